@@ -1,0 +1,9 @@
+//! tapgate CLI library: the pieces behind the `tapgate` binary.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod authenticator;
+pub mod cli;
+pub mod commands;
+pub mod credentials;
+pub mod output;

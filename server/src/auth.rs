@@ -1,0 +1,79 @@
+//! Authentication extractors. The bearer token never reaches a log: extraction is
+//! `#[instrument(skip_all)]` and only the token's public id is recorded.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use tapgate_shared::api::Scope;
+use tracing::instrument;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::tokens::Authenticated;
+
+/// A request authenticated by an API token.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Authenticated);
+
+impl AuthUser {
+    /// Fails with 403 unless the token carries `scope` (and, for `admin`, the user is one).
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if !self.0.scopes.contains(&scope) {
+            return Err(ApiError::forbidden(format!(
+                "this token lacks the {:?} scope; issue a token with it",
+                scope.as_str()
+            )));
+        }
+        if scope == Scope::Admin && !self.0.admin {
+            return Err(ApiError::forbidden("only administrators may do this"));
+        }
+        Ok(())
+    }
+}
+
+/// The bearer credential in `Authorization`, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    #[instrument(skip_all, fields(token_id))]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(parts) else {
+            return Err(ApiError::unauthorized(
+                "this needs an API token: send `Authorization: Bearer tg_api_…` (get one with `tapgate login`)",
+            ));
+        };
+        match state.store.authenticate_token(token, state.now()).await? {
+            Some(auth) => {
+                tracing::Span::current().record("token_id", auth.token_id.as_str());
+                Ok(AuthUser(auth))
+            }
+            None => Err(ApiError::unauthorized(
+                "the API token is unknown, expired or revoked: sign in again with `tapgate login`",
+            )),
+        }
+    }
+}
+
+/// Like [`AuthUser`] but absent credentials are not an error.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = ApiError;
+
+    #[instrument(skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if bearer(parts).is_none() {
+            return Ok(MaybeAuthUser(None));
+        }
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|u| MaybeAuthUser(Some(u)))
+    }
+}

@@ -1,0 +1,73 @@
+//! `tapgate-server serve`.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::{Fatal, open_store};
+use crate::clock::SystemClock;
+use crate::config::{GlobalArgs, ServeArgs, Settings, default_origin};
+use crate::state::{AppConfig, AppState};
+
+pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
+    let settings = Settings::resolve(global, args)?;
+    tracing::debug!(?settings, "starting");
+    let store = open_store(&settings).await?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| Fatal(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Fatal(format!("cannot read the listening address: {e}")))?;
+    let origin = match &settings.origin {
+        Some(origin) => origin.clone(),
+        None => default_origin(bound)?,
+    };
+    let config = AppConfig {
+        origin: origin.clone(),
+        max_json_bytes: settings.max_json_bytes,
+    };
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
+    let shown_origin = origin.as_str().trim_end_matches('/');
+    tracing::info!(
+        listen = %bound,
+        origin = %shown_origin,
+        backend = ?store.backend(),
+        "tapgate-server listening on http://{bound} (origin {shown_origin})"
+    );
+    crate::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| Fatal(format!("server error: {e}")))?;
+    store.close().await;
+    tracing::info!("tapgate-server stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,283 @@
+//! Configuration: command-line flags, each also readable from a `TAPGATE_*` environment
+//! variable, over an optional TOML file, over built-in defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use url::Url;
+
+/// tapgate registry server: an npm registry where publishing takes a tap on a security key.
+#[derive(Debug, Parser)]
+#[command(name = "tapgate-server", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options shared by every subcommand: where the data lives.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file; flags and environment variables override it.
+    #[arg(long, env = "TAPGATE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and other state [default: ./tapgate-data]
+    #[arg(long, env = "TAPGATE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: SQLite file in the data directory]
+    #[arg(long, env = "TAPGATE_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Public origin of the registry, e.g. https://registry.example.com; also the WebAuthn
+    /// relying-party id [default: http://localhost:PORT]
+    #[arg(long, env = "TAPGATE_ORIGIN", global = true)]
+    pub origin: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the registry (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Issue API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "TAPGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Largest accepted JSON request body, in bytes [default: 1048576]
+    #[arg(long, env = "TAPGATE_MAX_JSON_BYTES")]
+    pub max_json_bytes: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print a single-use invite URL (valid 7 days) to enroll their first key.
+    Add {
+        /// Username: lowercase letters, digits, '-', '_' and '.'; 1 to 64 characters.
+        name: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Print {"user", "invite_url", "invite_token"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new invite for an existing user (e.g. one who lost every key).
+    Invite {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: their tokens are revoked and they can no longer sign in.
+    Disable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue an API token for a user and print it (shown once).
+    Issue {
+        name: String,
+        /// Scopes: read, publish, admin (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',', default_value = "read,publish")]
+        scope: Vec<String>,
+        /// Lifetime in days; no expiry when omitted.
+        #[arg(long)]
+        expires_days: Option<u32>,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The TOML configuration file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub origin: Option<String>,
+    pub max_json_bytes: Option<usize>,
+}
+
+/// Resolved settings.
+#[derive(Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// `None` until the listener is bound, when it defaults to `http://localhost:PORT`.
+    pub origin: Option<Url>,
+    pub max_json_bytes: usize,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &crate::store::redact_url(&self.database_url))
+            .field("origin", &self.origin.as_ref().map(Url::as_str))
+            .field("max_json_bytes", &self.max_json_bytes)
+            .finish()
+    }
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./tapgate-data";
+pub const DEFAULT_MAX_JSON_BYTES: usize = 1024 * 1024;
+
+impl Settings {
+    /// Merges flags/environment over the config file over defaults.
+    pub fn resolve(global: &GlobalArgs, serve: &ServeArgs) -> Result<Self, String> {
+        let file = match &global.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen = match serve.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|e| format!("bad default listen address: {e}"))?,
+        };
+        let data_dir = global
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = match global.database_url.clone().or(file.database_url) {
+            Some(url) => url,
+            None => sqlite_url(&data_dir),
+        };
+        let origin = match global.origin.clone().or(file.origin) {
+            Some(origin) => Some(parse_origin(&origin)?),
+            None => None,
+        };
+        let max_json_bytes = serve
+            .max_json_bytes
+            .or(file.max_json_bytes)
+            .unwrap_or(DEFAULT_MAX_JSON_BYTES);
+        Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            origin,
+            max_json_bytes,
+        })
+    }
+
+    /// Whether the database lives in the data directory (so the directory must exist).
+    pub fn uses_embedded_database(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("invalid config file {}: {}", path.display(), e.message()))
+}
+
+/// The embedded database's URL for a data directory.
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("tapgate.db").display())
+}
+
+/// Parses and checks a public origin: scheme and host, no path.
+pub fn parse_origin(origin: &str) -> Result<Url, String> {
+    let url = Url::parse(origin).map_err(|e| format!("invalid --origin {origin:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("invalid --origin {origin:?}: use http(s)://HOST[:PORT]"));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(format!(
+            "invalid --origin {origin:?}: an origin has no path or query"
+        ));
+    }
+    Ok(url)
+}
+
+/// `http://localhost:PORT`, the default origin (browsers refuse IP addresses as WebAuthn rp ids).
+pub fn default_origin(bound: SocketAddr) -> Result<Url, String> {
+    parse_origin(&format!("http://localhost:{}", bound.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("tapgate.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\norigin = \"https://reg.example\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let global = GlobalArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&global, &ServeArgs::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.origin.as_ref().map(Url::as_str), Some("https://reg.example/"));
+        assert!(s.database_url.ends_with("tapgate-data/tapgate.db"));
+
+        let serve = ServeArgs {
+            listen: Some("127.0.0.1:9001".parse().unwrap_or_else(|e| panic!("{e}"))),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&global, &serve).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.listen.port(), 9001);
+    }
+
+    #[test]
+    fn unknown_config_keys_and_bad_origins_are_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("tapgate.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap_or_else(|e| panic!("{e}"));
+        let global = GlobalArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let err = Settings::resolve(&global, &ServeArgs::default())
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("lisen"), "{err}");
+        assert!(parse_origin("https://reg.example/path").is_err());
+        assert!(parse_origin("ftp://reg.example").is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_database_passwords() {
+        let global = GlobalArgs {
+            database_url: Some("postgres://u:s3cret@db/x".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&global, &ServeArgs::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+}

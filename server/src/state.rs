@@ -1,0 +1,47 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::clock::Clock;
+use crate::store::Store;
+
+/// Shared application state. Holds no ceremony or session data: that lives in the database, so
+/// any instance can finish what another started.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<AppConfig>,
+}
+
+/// The parts of the configuration handlers need.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Public origin, e.g. `http://localhost:8080`; no trailing slash when formatted with
+    /// [`AppConfig::url`].
+    pub origin: Url,
+    pub max_json_bytes: usize,
+}
+
+impl AppConfig {
+    /// An absolute URL on this registry for `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.origin.as_str().trim_end_matches('/'), path)
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: AppConfig) -> Self {
+        Self {
+            store,
+            clock,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}

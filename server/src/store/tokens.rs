@@ -1,0 +1,194 @@
+//! API tokens.
+
+use sqlx::Row;
+use tapgate_shared::api::Scope;
+
+use super::{Store, StoreError, StoreResult, dispatch};
+use crate::clock::UnixSeconds;
+use crate::secrets::{self, SecretKind};
+
+/// A token's stored facts (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: UnixSeconds,
+    pub expires_at: Option<UnixSeconds>,
+    pub last_used_at: Option<UnixSeconds>,
+}
+
+/// The user and token behind a valid bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub token_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub admin: bool,
+    pub scopes: Vec<Scope>,
+}
+
+fn encode_scopes(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+fn decode_scopes(stored: &str) -> StoreResult<Vec<Scope>> {
+    stored
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| Scope::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown scope {s:?}"))))
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: String,
+    user_id: String,
+    name: String,
+    scopes: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = StoreError;
+    fn try_from(row: TokenRow) -> StoreResult<Self> {
+        Ok(TokenRecord {
+            id: row.id,
+            user_id: row.user_id,
+            name: row.name,
+            scopes: decode_scopes(&row.scopes)?,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            last_used_at: row.last_used_at,
+        })
+    }
+}
+
+impl Store {
+    /// Issues a token; returns its record and the secret (shown once).
+    pub async fn issue_token(
+        &self,
+        user_id: &str,
+        name: &str,
+        scopes: &[Scope],
+        expires_at: Option<UnixSeconds>,
+        now: UnixSeconds,
+    ) -> StoreResult<(TokenRecord, String)> {
+        let secret = secrets::generate(SecretKind::ApiToken);
+        let mut scopes = scopes.to_vec();
+        scopes.sort();
+        scopes.dedup();
+        let record = TokenRecord {
+            id: secrets::public_id("tok_"),
+            user_id: user_id.to_string(),
+            name: name.to_string(),
+            scopes,
+            created_at: now,
+            expires_at,
+            last_used_at: None,
+        };
+        let scopes_text = encode_scopes(&record.scopes);
+        dispatch!(self, pool => {
+            sqlx::query(
+                "INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&record.id)
+            .bind(&secret.hash)
+            .bind(&record.user_id)
+            .bind(&record.name)
+            .bind(&scopes_text)
+            .bind(record.created_at)
+            .bind(record.expires_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok((record, secret.plaintext))
+    }
+
+    /// Resolves a bearer token. `None` for anything not currently valid: unknown, revoked,
+    /// expired, or belonging to a disabled user. Marks the token as used.
+    pub async fn authenticate_token(
+        &self,
+        token: &str,
+        now: UnixSeconds,
+    ) -> StoreResult<Option<Authenticated>> {
+        if !secrets::has_prefix(token, SecretKind::ApiToken) {
+            return Ok(None);
+        }
+        let hash = secrets::hash(token);
+        let sql = "SELECT t.id, t.token_hash, t.scopes, t.expires_at, t.revoked_at, u.id AS user_id, \
+                   u.name AS username, u.admin, u.disabled FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                   WHERE t.token_hash = $1";
+        let found = dispatch!(self, pool => {
+            let row = sqlx::query(sql).bind(&hash).fetch_optional(pool).await?;
+            match row {
+                None => None,
+                Some(row) => {
+                    let stored_hash: String = row.try_get("token_hash")?;
+                    let expires_at: Option<i64> = row.try_get("expires_at")?;
+                    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+                    let disabled: bool = row.try_get("disabled")?;
+                    let valid = secrets::hashes_equal(&stored_hash, &hash)
+                        && revoked_at.is_none()
+                        && !disabled
+                        && expires_at.is_none_or(|at| at > now);
+                    if valid {
+                        let scopes: String = row.try_get("scopes")?;
+                        Some(Authenticated {
+                            token_id: row.try_get("id")?,
+                            user_id: row.try_get("user_id")?,
+                            username: row.try_get("username")?,
+                            admin: row.try_get("admin")?,
+                            scopes: decode_scopes(&scopes)?,
+                        })
+                    } else {
+                        None
+                    }
+                }
+            }
+        });
+        if let Some(auth) = &found {
+            dispatch!(self, pool => {
+                sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(&auth.token_id)
+                    .execute(pool)
+                    .await?;
+            });
+        }
+        Ok(found)
+    }
+
+    /// The user's tokens that are neither revoked nor expired.
+    pub async fn list_tokens(&self, user_id: &str, now: UnixSeconds) -> StoreResult<Vec<TokenRecord>> {
+        let sql = "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at FROM api_tokens \
+                   WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) \
+                   ORDER BY created_at, id";
+        let rows = dispatch!(self, pool => {
+            sqlx::query_as::<_, TokenRow>(sql).bind(user_id).bind(now).fetch_all(pool).await?
+        });
+        rows.into_iter().map(TokenRecord::try_from).collect()
+    }
+
+    /// Revokes token `id` if it belongs to `user_id` (any user's, when `user_id` is `None`).
+    /// Returns false if no such live token exists.
+    pub async fn revoke_token(&self, id: &str, user_id: Option<&str>, now: UnixSeconds) -> StoreResult<bool> {
+        let affected = dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
+                 AND ($3 IS NULL OR user_id = $3)",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(user_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(affected == 1)
+    }
+}

@@ -1,0 +1,86 @@
+//! Request and response bodies of the JSON API under `/api/v1`.
+
+use serde::{Deserialize, Serialize};
+
+/// A token scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Read packages and account details.
+    Read,
+    /// Publish (still subject to each package's second-factor policy).
+    Publish,
+    /// Administer users and package policies (the user must also be an admin).
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Publish, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Publish => "publish",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+/// `GET /api/v1/whoami`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Whoami {
+    pub username: String,
+    pub admin: bool,
+    pub scopes: Vec<Scope>,
+}
+
+/// One API token as listed (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    /// True for the token that authenticated this request.
+    pub current: bool,
+}
+
+/// `GET /api/v1/tokens`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// A freshly issued token: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub id: String,
+    pub token: String,
+    pub username: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<String>,
+}
+
+/// `GET /healthz`, `GET /readyz`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+}
+
+/// `POST /api/v1/tokens`: derive a new token from the caller's, with at most its scopes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// Lifetime in days; no expiry when absent.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}

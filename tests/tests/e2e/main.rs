@@ -1,0 +1,14 @@
+//! tapgate's end-to-end and integration tests, in one binary (one link).
+//!
+//! - `store`: the storage conformance suite, run against SQLite and PostgreSQL;
+//! - `api`: the HTTP application in-process (real router, real database, manual clock);
+//! - `server_process`: the real `tapgate-server` binary: start-up failures, admin CLI while
+//!   serving, graceful shutdown, several instances on one PostgreSQL database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod api;
+mod cli_client;
+mod server_process;
+mod store;

@@ -1,0 +1,140 @@
+//! In-process test application and helpers.
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tapgate_server::clock::ManualClock;
+use tapgate_server::store::Store;
+use tapgate_server::store::users::User;
+use tapgate_server::{AppConfig, AppState};
+pub use tapgate_tests::db::{Backend, TestDb};
+use tokio::sync::oneshot;
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn name(Backend)`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use backend_tests;
+
+/// A store on a fresh database, or `None` when the backend is unavailable (skipped loudly).
+pub async fn test_store(backend: Backend) -> Option<(Store, TestDb)> {
+    let db = TestDb::new(backend).await?;
+    let store = Store::connect(&db.url).await.expect("connect to test database");
+    Some((store, db))
+}
+
+/// The real application on 127.0.0.1:0 with a fresh database and a manual clock.
+pub struct TestApp {
+    pub base: String,
+    /// The WebAuthn origin, `http://localhost:PORT`.
+    #[allow(dead_code)]
+    pub origin: String,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    _db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Option<TestApp> {
+        let (store, db) = test_store(backend).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let origin = format!("http://localhost:{port}");
+        let clock = ManualClock::new();
+        let config = AppConfig {
+            origin: origin.parse().expect("origin"),
+            max_json_bytes: 64 * 1024,
+        };
+        let state = AppState::new(store, Arc::new(clock.clone()), config);
+        let (tx, rx) = oneshot::channel::<()>();
+        let app_state = state.clone();
+        tokio::spawn(async move {
+            let _ = tapgate_server::serve(listener, app_state, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Some(TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            origin,
+            state,
+            clock,
+            http: reqwest::Client::new(),
+            _db: db,
+            shutdown: Some(tx),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub async fn user(&self, name: &str, admin: bool) -> User {
+        self.store()
+            .create_user(name, admin, self.clock_now())
+            .await
+            .expect("create user")
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use tapgate_server::clock::Clock;
+        self.clock.now()
+    }
+
+    /// A token for `user` with the given scopes.
+    pub async fn token(&self, user: &User, scopes: &[tapgate_shared::api::Scope]) -> String {
+        let (_, secret) = self
+            .store()
+            .issue_token(&user.id, "test", scopes, None, self.clock_now())
+            .await
+            .expect("issue token");
+        secret
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts an error envelope with `status` and `code`; returns the message.
+pub async fn expect_error(resp: reqwest::Response, status: StatusCode, code: &str) -> String {
+    let got = resp.status();
+    let text = resp.text().await.expect("body");
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(body["error"]["code"], code, "unexpected error code; body: {text}");
+    let message = body["error"]["message"].as_str().expect("message").to_string();
+    assert!(
+        message.len() > 10,
+        "the message should be a sentence: {message:?}"
+    );
+    message
+}
