@@ -35,6 +35,47 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Sign in with a tap on your security key and save the token (mode 0600).
+    Login(LoginArgs),
+    /// Forget the saved token for this registry.
+    Logout,
     /// Show who the saved (or TAPGATE_TOKEN) token belongs to.
     Whoami,
+    /// Manage your security keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// Your username [default: the one saved for this registry]
+    #[arg(long, short)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Enroll a security key: your first one with the invite URL an administrator gave you, or
+    /// another one while signed in.
+    Add {
+        /// The invite URL (or just its tg_inv_… token).
+        #[arg(long)]
+        invite: Option<String>,
+        /// A name to tell this key apart, e.g. "YubiKey 5C (keyring)".
+        #[arg(long)]
+        name: String,
+    },
+    /// List your security keys.
+    List,
+    /// Rename a key.
+    Rename {
+        /// Key id (see `tapgate key list`).
+        id: String,
+        name: String,
+    },
+    /// Remove a key; it will no longer approve anything. Your last key cannot be removed.
+    Remove {
+        /// Key id (see `tapgate key list`).
+        id: String,
+    },
 }

@@ -115,3 +115,8 @@ pub fn forget(server: &str) -> Result<bool> {
     }
     Ok(had)
 }
+
+/// The username saved for `server`, if any.
+pub fn saved_username(server: &str) -> Result<Option<String>> {
+    Ok(load()?.registries.remove(&normalise(server)).map(|s| s.username))
+}

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod authenticator;
+pub mod ceremony;
 pub mod cli;
 pub mod commands;
 pub mod credentials;

@@ -56,6 +56,17 @@ pub struct ServeArgs {
     /// Largest accepted JSON request body, in bytes [default: 1048576]
     #[arg(long, env = "TAPGATE_MAX_JSON_BYTES")]
     pub max_json_bytes: Option<usize>,
+    /// Attestation CA certificates (PEM): a file, or a directory of *.pem / *.crt files. Keys whose
+    /// attestation chains to one of them are recorded as attested.
+    #[arg(long, env = "TAPGATE_ATTESTATION_CA")]
+    pub attestation_ca: Option<PathBuf>,
+    /// Only these authenticator models (AAGUIDs) count as attested; repeat or comma-separate.
+    #[arg(
+        long = "attestation-aaguid",
+        env = "TAPGATE_ATTESTATION_AAGUIDS",
+        value_delimiter = ','
+    )]
+    pub attestation_aaguids: Vec<uuid::Uuid>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +125,8 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub origin: Option<String>,
     pub max_json_bytes: Option<usize>,
+    pub attestation_ca: Option<PathBuf>,
+    pub attestation_aaguids: Option<Vec<uuid::Uuid>>,
 }
 
 /// Resolved settings.
@@ -125,6 +138,9 @@ pub struct Settings {
     /// `None` until the listener is bound, when it defaults to `http://localhost:PORT`.
     pub origin: Option<Url>,
     pub max_json_bytes: usize,
+    pub attestation_ca: Option<PathBuf>,
+    /// Empty: any AAGUID chaining to a trusted CA counts.
+    pub attestation_aaguids: Vec<uuid::Uuid>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -135,6 +151,8 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &crate::store::redact_url(&self.database_url))
             .field("origin", &self.origin.as_ref().map(Url::as_str))
             .field("max_json_bytes", &self.max_json_bytes)
+            .field("attestation_ca", &self.attestation_ca)
+            .field("attestation_aaguids", &self.attestation_aaguids)
             .finish()
     }
 }
@@ -173,12 +191,20 @@ impl Settings {
             .max_json_bytes
             .or(file.max_json_bytes)
             .unwrap_or(DEFAULT_MAX_JSON_BYTES);
+        let attestation_ca = serve.attestation_ca.clone().or(file.attestation_ca);
+        let attestation_aaguids = if serve.attestation_aaguids.is_empty() {
+            file.attestation_aaguids.unwrap_or_default()
+        } else {
+            serve.attestation_aaguids.clone()
+        };
         Ok(Settings {
             listen,
             data_dir,
             database_url,
             origin,
             max_json_bytes,
+            attestation_ca,
+            attestation_aaguids,
         })
     }
 
@@ -192,6 +218,18 @@ fn load_file(path: &Path) -> Result<FileConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("invalid config file {}: {}", path.display(), e.message()))
+}
+
+impl Settings {
+    /// Loads the attestation trust configuration.
+    pub fn attestation_trust(&self) -> Result<crate::webauthn::AttestationTrust, String> {
+        let aaguids = (!self.attestation_aaguids.is_empty())
+            .then(|| self.attestation_aaguids.iter().copied().collect());
+        match &self.attestation_ca {
+            Some(path) => crate::webauthn::AttestationTrust::load(path, aaguids),
+            None => Ok(crate::webauthn::AttestationTrust::none()),
+        }
+    }
 }
 
 /// The embedded database's URL for a data directory.

@@ -6,6 +6,7 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::store::Store;
+use crate::webauthn::RelyingParty;
 
 /// Shared application state. Holds no ceremony or session data: that lives in the database, so
 /// any instance can finish what another started.
@@ -14,6 +15,7 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<AppConfig>,
+    pub rp: Arc<RelyingParty>,
 }
 
 /// The parts of the configuration handlers need.
@@ -33,11 +35,12 @@ impl AppConfig {
 }
 
 impl AppState {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, config: AppConfig) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: AppConfig, rp: RelyingParty) -> Self {
         Self {
             store,
             clock,
             config: Arc::new(config),
+            rp: Arc::new(rp),
         }
     }
 

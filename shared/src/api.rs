@@ -84,3 +84,88 @@ pub struct CreateToken {
     #[serde(default)]
     pub expires_in_days: Option<u32>,
 }
+
+/// `POST /api/v1/keys/registrations` → a registration ceremony to run on a key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistrationChallenge {
+    pub ceremony: String,
+    #[serde(rename = "publicKey")]
+    pub public_key: webauthn_rs_proto::PublicKeyCredentialCreationOptions,
+}
+
+/// `POST /api/v1/keys/registrations/{ceremony}`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinishRegistration {
+    pub name: String,
+    pub credential: webauthn_rs_proto::RegisterPublicKeyCredential,
+}
+
+/// A security key as shown to its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub name: String,
+    /// The authenticator model's AAGUID.
+    pub aaguid: String,
+    /// The attestation statement format (`packed`, `fido-u2f`, `none`, …).
+    pub attestation_format: String,
+    /// Whether the key's attestation chained to a CA this registry trusts.
+    pub attested: bool,
+    /// Whether the key verified the user (PIN) at enrollment.
+    pub user_verified: bool,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    /// Set when the key is refused (e.g. its counter went backwards).
+    pub suspended_reason: Option<String>,
+}
+
+/// `GET /api/v1/keys`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}
+
+/// `PATCH /api/v1/keys/{id}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameKey {
+    pub name: String,
+}
+
+/// `POST /api/v1/sessions`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeginLogin {
+    pub username: String,
+    /// Approve this pending `npm login` instead of receiving a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npm_login: Option<String>,
+    /// A label for the token this login issues (e.g. "tapgate CLI on laptop").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_name: Option<String>,
+}
+
+/// `POST /api/v1/sessions` → an authentication ceremony to run on a key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthenticationChallenge {
+    pub ceremony: String,
+    #[serde(rename = "publicKey")]
+    pub public_key: webauthn_rs_proto::PublicKeyCredentialRequestOptions,
+}
+
+/// `POST /api/v1/sessions/{ceremony}`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinishLogin {
+    pub credential: webauthn_rs_proto::PublicKeyCredential,
+}
+
+/// A completed login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResult {
+    pub username: String,
+    /// The new API token (absent when the login approved an `npm login` instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npm_login: Option<String>,
+}

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     CounterRegression,
     /// The registry demands a second factor (npm's EOTP).
     OtpRequired,
+    /// The operation needs a recent sign-in with a security key (`tapgate login`).
+    ReauthenticationRequired,
     /// A publish ticket that is unknown, used, expired or for another tarball.
     InvalidTicket,
     /// An approval that is unknown, expired, or already used.
@@ -83,6 +85,7 @@ impl ErrorCode {
             Self::KeyAlreadyEnrolled => "key_already_enrolled",
             Self::CounterRegression => "counter_regression",
             Self::OtpRequired => "otp_required",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::InvalidTicket => "invalid_ticket",
             Self::ApprovalExpired => "approval_expired",
             Self::PackageNotFound => "package_not_found",

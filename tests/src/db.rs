@@ -94,6 +94,18 @@ impl TestDb {
         })
     }
 
+    /// Another handle on the same database that does not drop it.
+    pub fn borrowed(other: &TestDb) -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestDb {
+            url: other.url.clone(),
+            backend: other.backend,
+            dir,
+            pg_admin_url: None,
+            pg_name: None,
+        }
+    }
+
     /// A data directory next to the database (for the server's `--data-dir`).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")

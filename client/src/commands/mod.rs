@@ -1,5 +1,7 @@
 //! One module per command.
 
+pub mod key;
+pub mod login;
 pub mod whoami;
 
 use anyhow::Result;
@@ -10,7 +12,10 @@ use crate::cli::{Cli, Command};
 pub async fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
+        Command::Login(args) => login::run(g, &args).await,
+        Command::Logout => login::logout(g),
         Command::Whoami => whoami::run(g).await,
+        Command::Key(cmd) => key::run(g, cmd).await,
     }
 }
 

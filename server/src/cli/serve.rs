@@ -8,10 +8,12 @@ use super::{Fatal, open_store};
 use crate::clock::SystemClock;
 use crate::config::{GlobalArgs, ServeArgs, Settings, default_origin};
 use crate::state::{AppConfig, AppState};
+use crate::webauthn::RelyingParty;
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
     let settings = Settings::resolve(global, args)?;
     tracing::debug!(?settings, "starting");
+    let trust = settings.attestation_trust()?;
     let store = open_store(&settings).await?;
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -27,7 +29,13 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
         origin: origin.clone(),
         max_json_bytes: settings.max_json_bytes,
     };
-    let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
+    let rp = RelyingParty::new(&origin, trust)?;
+    tracing::info!(
+        rp_id = %rp.rp_id,
+        attestation_cas = rp.trust.ca_count(),
+        "WebAuthn relying party {}", rp.rp_id
+    );
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), config, rp);
     let shown_origin = origin.as_str().trim_end_matches('/');
     tracing::info!(
         listen = %bound,

@@ -6,6 +6,7 @@ use super::Fatal;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::config::TokenCommand;
 use crate::store::Store;
+use crate::store::tokens::TokenSource;
 
 pub async fn run(cmd: TokenCommand, store: &Store) -> Result<(), Fatal> {
     let now = SystemClock.now();
@@ -38,7 +39,7 @@ pub async fn run(cmd: TokenCommand, store: &Store) -> Result<(), Fatal> {
             }
             let expires_at = expires_days.map(|d| now + i64::from(d) * 86_400);
             let (record, secret) = store
-                .issue_token(&user.id, &label, &scopes, expires_at, now)
+                .issue_token(&user.id, &label, &scopes, expires_at, TokenSource::Issued, now)
                 .await?;
             if json {
                 println!(

@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod health;
+pub mod npm;
+pub mod pages;
 
 use axum::Router;
 use axum::http::{Method, Uri};
@@ -14,6 +16,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(health::routes())
         .nest("/api/v1", api::routes())
+        .merge(npm::routes())
+        .merge(pages::routes())
 }
 
 /// Unknown routes answer the envelope, not an empty 404.

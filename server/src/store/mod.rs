@@ -6,8 +6,12 @@
 //! compiled for each pool by [`dispatch!`]. Times are Unix seconds (`BIGINT`), bytes are
 //! `BLOB`/`BYTEA`.
 
+pub mod ceremonies;
 pub mod events;
 pub mod invites;
+pub mod keys;
+pub mod npm_logins;
+pub mod server_secrets;
 pub mod tokens;
 pub mod users;
 

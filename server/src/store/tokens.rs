@@ -7,6 +7,35 @@ use super::{Store, StoreError, StoreResult, dispatch};
 use crate::clock::UnixSeconds;
 use crate::secrets::{self, SecretKind};
 
+/// How a token came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Issued by an administrator on the server's command line.
+    Issued,
+    /// Derived from another token through the API.
+    Derived,
+    /// Issued by signing in with a security key (browser, CLI or npm web login).
+    Login,
+}
+
+impl TokenSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issued => "issued",
+            Self::Derived => "derived",
+            Self::Login => "login",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "login" => Self::Login,
+            "derived" => Self::Derived,
+            _ => Self::Issued,
+        }
+    }
+}
+
 /// A token's stored facts (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -27,6 +56,8 @@ pub struct Authenticated {
     pub username: String,
     pub admin: bool,
     pub scopes: Vec<Scope>,
+    pub source: TokenSource,
+    pub created_at: UnixSeconds,
 }
 
 fn encode_scopes(scopes: &[Scope]) -> String {
@@ -75,6 +106,7 @@ impl Store {
         name: &str,
         scopes: &[Scope],
         expires_at: Option<UnixSeconds>,
+        source: TokenSource,
         now: UnixSeconds,
     ) -> StoreResult<(TokenRecord, String)> {
         let secret = secrets::generate(SecretKind::ApiToken);
@@ -93,8 +125,8 @@ impl Store {
         let scopes_text = encode_scopes(&record.scopes);
         dispatch!(self, pool => {
             sqlx::query(
-                "INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, created_at, expires_at, source) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&record.id)
             .bind(&secret.hash)
@@ -103,6 +135,7 @@ impl Store {
             .bind(&scopes_text)
             .bind(record.created_at)
             .bind(record.expires_at)
+            .bind(source.as_str())
             .execute(pool)
             .await?;
         });
@@ -120,7 +153,7 @@ impl Store {
             return Ok(None);
         }
         let hash = secrets::hash(token);
-        let sql = "SELECT t.id, t.token_hash, t.scopes, t.expires_at, t.revoked_at, u.id AS user_id, \
+        let sql = "SELECT t.id, t.token_hash, t.scopes, t.expires_at, t.revoked_at, t.source, t.created_at, u.id AS user_id, \
                    u.name AS username, u.admin, u.disabled FROM api_tokens t JOIN users u ON u.id = t.user_id \
                    WHERE t.token_hash = $1";
         let found = dispatch!(self, pool => {
@@ -144,6 +177,8 @@ impl Store {
                             username: row.try_get("username")?,
                             admin: row.try_get("admin")?,
                             scopes: decode_scopes(&scopes)?,
+                            source: TokenSource::parse(&row.try_get::<String, _>("source")?),
+                            created_at: row.try_get("created_at")?,
                         })
                     } else {
                         None

@@ -148,6 +148,7 @@ async fn tokens_are_listed_created_and_revoked(backend: Backend) {
             "short",
             &[Scope::Read],
             Some(app.clock_now() + 60),
+            tapgate_server::store::tokens::TokenSource::Issued,
             app.clock_now(),
         )
         .await

@@ -10,5 +10,8 @@ mod support;
 
 mod api;
 mod cli_client;
+mod keys;
+mod keys_attacks;
+mod keys_support;
 mod server_process;
 mod store;

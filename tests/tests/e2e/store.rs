@@ -1,6 +1,9 @@
 //! The storage conformance suite: every backend must pass every test here.
 
 use tapgate_server::store::StoreError;
+use tapgate_server::store::ceremonies::{Ceremony, Taken};
+use tapgate_server::store::keys::{CounterUpdate, NewSecurityKey};
+use tapgate_server::store::npm_logins::LoginPoll;
 use tapgate_shared::api::Scope;
 
 use crate::support::{Backend, backend_tests, test_store};
@@ -13,6 +16,10 @@ backend_tests!(
     token_revocation_is_scoped_to_the_owner,
     disabling_a_user_revokes_their_tokens,
     security_events_are_recorded_newest_first,
+    ceremonies_are_taken_once_and_expire,
+    npm_logins_are_collected_once,
+    server_secrets_are_stable,
+    key_counters_move_by_compare_and_set,
 );
 
 const NOW: i64 = 1_800_000_000;
@@ -98,6 +105,7 @@ async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
             "laptop",
             &[Scope::Publish, Scope::Read, Scope::Read],
             None,
+            tapgate_server::store::tokens::TokenSource::Issued,
             NOW,
         )
         .await
@@ -127,7 +135,14 @@ async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
     assert!(store.authenticate_token(&near, NOW).await.unwrap().is_none());
 
     let (_, short) = store
-        .issue_token(&alice.id, "ci", &[Scope::Read], Some(NOW + 10), NOW)
+        .issue_token(
+            &alice.id,
+            "ci",
+            &[Scope::Read],
+            Some(NOW + 10),
+            tapgate_server::store::tokens::TokenSource::Issued,
+            NOW,
+        )
         .await
         .unwrap();
     assert!(store.authenticate_token(&short, NOW + 9).await.unwrap().is_some());
@@ -163,7 +178,14 @@ async fn token_revocation_is_scoped_to_the_owner(backend: Backend) {
     let alice = store.create_user("alice", false, NOW).await.unwrap();
     let bob = store.create_user("bob", false, NOW).await.unwrap();
     let (rec, secret) = store
-        .issue_token(&alice.id, "t", &[Scope::Read], None, NOW)
+        .issue_token(
+            &alice.id,
+            "t",
+            &[Scope::Read],
+            None,
+            tapgate_server::store::tokens::TokenSource::Issued,
+            NOW,
+        )
         .await
         .unwrap();
     assert!(!store.revoke_token(&rec.id, Some(&bob.id), NOW).await.unwrap());
@@ -182,11 +204,25 @@ async fn disabling_a_user_revokes_their_tokens(backend: Backend) {
     let alice = store.create_user("alice", false, NOW).await.unwrap();
     let bob = store.create_user("bob", false, NOW).await.unwrap();
     let (_, a) = store
-        .issue_token(&alice.id, "t", &[Scope::Read], None, NOW)
+        .issue_token(
+            &alice.id,
+            "t",
+            &[Scope::Read],
+            None,
+            tapgate_server::store::tokens::TokenSource::Issued,
+            NOW,
+        )
         .await
         .unwrap();
     let (_, b) = store
-        .issue_token(&bob.id, "t", &[Scope::Read], None, NOW)
+        .issue_token(
+            &bob.id,
+            "t",
+            &[Scope::Read],
+            None,
+            tapgate_server::store::tokens::TokenSource::Issued,
+            NOW,
+        )
         .await
         .unwrap();
     assert!(store.disable_user("alice", NOW).await.unwrap());
@@ -216,4 +252,173 @@ async fn security_events_are_recorded_newest_first(backend: Backend) {
     assert_eq!(events[0].detail, "second");
     assert_eq!(events[0].package.as_deref(), Some("left-pad"));
     assert_eq!(events[1].kind, "counter_regression");
+}
+
+async fn ceremonies_are_taken_once_and_expire(backend: Backend) {
+    let Some((store, _db)) = test_store(backend).await else {
+        return;
+    };
+    let c = |id: &str| Ceremony {
+        id: id.into(),
+        kind: "login".into(),
+        user_id: None,
+        state: "{}".into(),
+        context: "{}".into(),
+        created_at: NOW,
+        expires_at: NOW + 300,
+    };
+    store.put_ceremony(&c("a")).await.unwrap();
+    store.put_ceremony(&c("b")).await.unwrap();
+    assert_eq!(
+        store.take_ceremony("a", "register", NOW).await.unwrap(),
+        Taken::Missing,
+        "kind must match"
+    );
+    assert_eq!(
+        store.take_ceremony("a", "login", NOW).await.unwrap(),
+        Taken::Found(c("a"))
+    );
+    assert_eq!(
+        store.take_ceremony("a", "login", NOW).await.unwrap(),
+        Taken::Missing,
+        "single use"
+    );
+    assert_eq!(
+        store.take_ceremony("b", "login", NOW + 300).await.unwrap(),
+        Taken::Expired
+    );
+    assert_eq!(
+        store.take_ceremony("b", "login", NOW).await.unwrap(),
+        Taken::Missing
+    );
+    store.put_ceremony(&c("c")).await.unwrap();
+    assert_eq!(store.purge_expired_ceremonies(NOW + 301).await.unwrap(), 1);
+}
+
+async fn npm_logins_are_collected_once(backend: Backend) {
+    let Some((store, _db)) = test_store(backend).await else {
+        return;
+    };
+    let alice = store.create_user("alice", false, NOW).await.unwrap();
+    store.create_npm_login("npl_1", "hash1", NOW).await.unwrap();
+    assert_eq!(
+        store.poll_npm_login("hash1", NOW).await.unwrap(),
+        LoginPoll::Pending
+    );
+    assert_eq!(store.poll_npm_login("other", NOW).await.unwrap(), LoginPoll::Gone);
+    assert!(
+        store
+            .approve_npm_login("npl_1", &alice.id, NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .approve_npm_login("npl_1", &alice.id, NOW + 1)
+            .await
+            .unwrap(),
+        "approved once"
+    );
+    assert_eq!(
+        store.poll_npm_login("hash1", NOW + 2).await.unwrap(),
+        LoginPoll::Approved {
+            user_id: alice.id.clone()
+        }
+    );
+    assert_eq!(
+        store.poll_npm_login("hash1", NOW + 3).await.unwrap(),
+        LoginPoll::Gone,
+        "collected once"
+    );
+    store.create_npm_login("npl_2", "hash2", NOW).await.unwrap();
+    assert!(
+        !store
+            .approve_npm_login("npl_2", &alice.id, NOW + 600)
+            .await
+            .unwrap(),
+        "expired"
+    );
+    assert_eq!(
+        store.poll_npm_login("hash2", NOW + 600).await.unwrap(),
+        LoginPoll::Gone
+    );
+}
+
+async fn server_secrets_are_stable(backend: Backend) {
+    let Some((store, _db)) = test_store(backend).await else {
+        return;
+    };
+    let a = store.server_secret("x").await.unwrap();
+    assert_eq!(a.len(), 32);
+    assert_eq!(store.server_secret("x").await.unwrap(), a);
+    assert_ne!(store.server_secret("y").await.unwrap(), a);
+}
+
+async fn key_counters_move_by_compare_and_set(backend: Backend) {
+    let Some((store, _db)) = test_store(backend).await else {
+        return;
+    };
+    let alice = store.create_user("alice", false, NOW).await.unwrap();
+    let invite = store.create_invite(&alice.id, NOW).await.unwrap();
+    let invite_hash = tapgate_server::secrets::hash(&invite);
+    let new = NewSecurityKey {
+        user_id: &alice.id,
+        name: "k",
+        credential_id: &[1, 2, 3],
+        credential: "{}",
+        counter: 5,
+        aaguid: "00000000-0000-0000-0000-000000000000",
+        attestation_format: "packed",
+        attested: false,
+        attestation_ca: None,
+        user_verified: true,
+    };
+    let key = store.add_key(&new, Some(&invite_hash), NOW).await.unwrap();
+    assert!(
+        store.valid_invite(&invite, NOW).await.unwrap().is_none(),
+        "invite consumed with the key"
+    );
+    let err = store.add_key(&new, None, NOW).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("already enrolled")),
+        "{err:?}"
+    );
+    let err = store
+        .add_key(
+            &NewSecurityKey {
+                credential_id: &[9],
+                ..new.clone()
+            },
+            Some(&invite_hash),
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "a used invite enrolls nothing: {err:?}"
+    );
+    assert_eq!(store.keys_of_user(&alice.id).await.unwrap().len(), 1);
+
+    assert_eq!(
+        store.record_key_use(&key.id, 5, 6, "{}", NOW).await.unwrap(),
+        CounterUpdate::Updated
+    );
+    assert_eq!(
+        store.record_key_use(&key.id, 5, 7, "{}", NOW).await.unwrap(),
+        CounterUpdate::Lost,
+        "stale expectation"
+    );
+    assert_eq!(store.key_by_id(&key.id).await.unwrap().unwrap().counter, 6);
+    store.suspend_key(&key.id, "test", NOW).await.unwrap();
+    assert_eq!(
+        store.record_key_use(&key.id, 6, 7, "{}", NOW).await.unwrap(),
+        CounterUpdate::Lost,
+        "suspended"
+    );
+    assert!(store.rename_key(&alice.id, &key.id, "new").await.unwrap());
+    assert!(!store.rename_key("someone-else", &key.id, "x").await.unwrap());
+    let err = store.delete_key(&alice.id, &key.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "last key");
+    assert_eq!(store.delete_key(&alice.id, "key_nope").await.unwrap(), None);
 }

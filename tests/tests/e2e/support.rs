@@ -7,6 +7,7 @@ use serde_json::Value;
 use tapgate_server::clock::ManualClock;
 use tapgate_server::store::Store;
 use tapgate_server::store::users::User;
+use tapgate_server::webauthn::{AttestationTrust, RelyingParty};
 use tapgate_server::{AppConfig, AppState};
 pub use tapgate_tests::db::{Backend, TestDb};
 use tokio::sync::oneshot;
@@ -45,7 +46,6 @@ pub async fn test_store(backend: Backend) -> Option<(Store, TestDb)> {
 pub struct TestApp {
     pub base: String,
     /// The WebAuthn origin, `http://localhost:PORT`.
-    #[allow(dead_code)]
     pub origin: String,
     pub state: AppState,
     pub clock: ManualClock,
@@ -56,16 +56,44 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new(backend: Backend) -> Option<TestApp> {
-        let (store, db) = test_store(backend).await?;
+        Self::with_trust(backend, AttestationTrust::none()).await
+    }
+
+    /// An app whose relying party trusts the given attestation CAs.
+    pub async fn with_trust(backend: Backend, trust: AttestationTrust) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        Some(Self::on_database(db, trust, ManualClock::new(), None).await)
+    }
+
+    /// A second, independent server instance on the same database (as behind a load balancer).
+    pub async fn another_instance(&self) -> TestApp {
+        // Same clock, so expiry agrees across the two.
+        // Instances behind one load balancer share the public origin.
+        Self::on_database(
+            TestDb::borrowed(&self._db),
+            self.state.rp.trust.clone(),
+            self.clock.clone(),
+            Some(self.origin.clone()),
+        )
+        .await
+    }
+
+    async fn on_database(
+        db: TestDb,
+        trust: AttestationTrust,
+        clock: ManualClock,
+        origin: Option<String>,
+    ) -> TestApp {
+        let store = Store::connect(&db.url).await.expect("connect to test database");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let origin = format!("http://localhost:{port}");
-        let clock = ManualClock::new();
+        let origin = origin.unwrap_or_else(|| format!("http://localhost:{port}"));
         let config = AppConfig {
             origin: origin.parse().expect("origin"),
             max_json_bytes: 64 * 1024,
         };
-        let state = AppState::new(store, Arc::new(clock.clone()), config);
+        let rp = RelyingParty::new(&config.origin, trust).expect("relying party");
+        let state = AppState::new(store, Arc::new(clock.clone()), config, rp);
         let (tx, rx) = oneshot::channel::<()>();
         let app_state = state.clone();
         tokio::spawn(async move {
@@ -74,7 +102,7 @@ impl TestApp {
             })
             .await;
         });
-        Some(TestApp {
+        TestApp {
             base: format!("http://127.0.0.1:{port}"),
             origin,
             state,
@@ -82,7 +110,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             _db: db,
             shutdown: Some(tx),
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -109,7 +137,14 @@ impl TestApp {
     pub async fn token(&self, user: &User, scopes: &[tapgate_shared::api::Scope]) -> String {
         let (_, secret) = self
             .store()
-            .issue_token(&user.id, "test", scopes, None, self.clock_now())
+            .issue_token(
+                &user.id,
+                "test",
+                scopes,
+                None,
+                tapgate_server::store::tokens::TokenSource::Issued,
+                self.clock_now(),
+            )
             .await
             .expect("issue token");
         secret

@@ -1,5 +1,8 @@
 //! The JSON API under `/api/v1`.
 
+pub mod keys;
+pub mod registrations;
+pub mod sessions;
 pub mod tokens;
 pub mod whoami;
 
@@ -8,5 +11,10 @@ use axum::Router;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(tokens::routes()).merge(whoami::routes())
+    Router::new()
+        .merge(keys::routes())
+        .merge(registrations::routes())
+        .merge(sessions::routes())
+        .merge(tokens::routes())
+        .merge(whoami::routes())
 }

@@ -13,7 +13,7 @@ use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::state::AppState;
-use crate::store::tokens::TokenRecord;
+use crate::store::tokens::{TokenRecord, TokenSource};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -75,7 +75,14 @@ async fn create(
     let expires_at = body.expires_in_days.map(|d| now + i64::from(d) * 86_400);
     let (record, secret) = state
         .store
-        .issue_token(&auth.user_id, name, &body.scopes, expires_at, now)
+        .issue_token(
+            &auth.user_id,
+            name,
+            &body.scopes,
+            expires_at,
+            TokenSource::Derived,
+            now,
+        )
         .await?;
     tracing::info!(token_id = %record.id, user = %auth.username, "token issued");
     Ok((

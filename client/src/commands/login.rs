@@ -1,0 +1,83 @@
+//! `tapgate login`, `tapgate logout`
+
+use anyhow::{Context, Result};
+use tapgate_shared::api::{AuthenticationChallenge, BeginLogin, FinishLogin, LoginResult};
+
+use crate::api::Client;
+use crate::ceremony;
+use crate::cli::{Global, LoginArgs};
+use crate::credentials;
+use crate::output::emit;
+
+/// Signs in with a key tap and returns (username, token) without saving.
+pub async fn sign_in(g: &Global, username: &str) -> Result<(String, String)> {
+    let client = Client::new(&g.server, None)?;
+    let origin = ceremony::origin_of(&g.server)?;
+    let host = hostname();
+    let begin: AuthenticationChallenge = client
+        .post(
+            "/api/v1/sessions",
+            &BeginLogin {
+                username: username.to_string(),
+                npm_login: None,
+                token_name: Some(format!("tapgate CLI on {host}")),
+            },
+        )
+        .await?;
+    eprintln!("Signing in to {} as {username}.", g.server);
+    let credential = ceremony::assert(&g.authenticator, &begin.public_key, &origin).await?;
+    let result: LoginResult = client
+        .post(
+            &format!("/api/v1/sessions/{}", begin.ceremony),
+            &FinishLogin { credential },
+        )
+        .await?;
+    let token = result.token.context("the registry did not return a token")?;
+    Ok((result.username, token))
+}
+
+pub async fn run(g: &Global, args: &LoginArgs) -> Result<()> {
+    let username = match &args.username {
+        Some(name) => name.clone(),
+        None => credentials::saved_username(&g.server)?
+            .context("give your username: `tapgate login --username NAME`")?,
+    };
+    let (username, token) = sign_in(g, &username).await?;
+    let path = credentials::save(&g.server, &token, &username)?;
+    emit(
+        g.json,
+        &serde_json::json!({ "username": username, "server": g.server, "saved_to": path }),
+        || {
+            format!(
+                "Logged in to {} as {username}. Token saved to {}.",
+                g.server,
+                path.display()
+            )
+        },
+    );
+    Ok(())
+}
+
+pub fn logout(g: &Global) -> Result<()> {
+    let had = credentials::forget(&g.server)?;
+    emit(
+        g.json,
+        &serde_json::json!({ "server": g.server, "forgotten": had }),
+        || {
+            if had {
+                format!("Logged out of {}.", g.server)
+            } else {
+                format!("You were not logged in to {}.", g.server)
+            }
+        },
+    );
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "this machine".into())
+}

@@ -1,0 +1,199 @@
+//! Signing in with a security key: `POST /api/v1/sessions` `{username}` and
+//! `POST /api/v1/sessions/{ceremony}` `{credential}` → `{token, username}`.
+//!
+//! An unknown or disabled user, or one without keys, gets a decoy ceremony shaped exactly like a
+//! real one (a stable pseudo-random credential id derived from a server secret), and finishing it
+//! fails exactly like a wrong key: the endpoint does not reveal which accounts exist.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tapgate_shared::ErrorCode;
+use tapgate_shared::api::{AuthenticationChallenge, BeginLogin, FinishLogin, LoginResult, Scope};
+use webauthn_rs_proto::AllowCredentials;
+
+use crate::ceremonies;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Json;
+use crate::state::AppState;
+use crate::store::tokens::TokenSource;
+use crate::webauthn::StoredState;
+
+const KIND: &str = "login";
+
+/// Tokens from a key sign-in last 30 days.
+pub const LOGIN_TOKEN_TTL_SECONDS: i64 = 30 * 86_400;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sessions", post(begin))
+        .route("/sessions/{ceremony}", post(finish))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Context {
+    npm_login: Option<String>,
+    token_name: Option<String>,
+}
+
+async fn decoy_credential_id(state: &AppState, username: &str) -> ApiResult<Vec<u8>> {
+    let secret = state.store.server_secret("login-decoy").await?;
+    let mut id = Vec::with_capacity(64);
+    for half in [b"decoy-credential-1", b"decoy-credential-2"] {
+        let mut h = Sha256::new();
+        h.update(&secret);
+        h.update(half);
+        h.update(username.as_bytes());
+        id.extend_from_slice(&h.finalize());
+    }
+    Ok(id)
+}
+
+async fn begin(
+    State(state): State<AppState>,
+    Json(body): Json<BeginLogin>,
+) -> ApiResult<(StatusCode, Json<AuthenticationChallenge>)> {
+    let username = body.username.trim().to_lowercase();
+    if username.is_empty() || username.len() > 64 {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidName,
+            "enter your username",
+        ));
+    }
+    if let Some(login_id) = &body.npm_login {
+        let pending = state.store.npm_login(login_id).await?;
+        if !pending.is_some_and(|l| l.approved_at.is_none() && l.expires_at > state.now()) {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                ErrorCode::CeremonyExpired,
+                "this npm login is unknown, finished or expired: run `npm login` again",
+            ));
+        }
+    }
+    let user = state.store.user_by_name(&username).await?.filter(|u| !u.disabled);
+    let keys = match &user {
+        Some(u) => ceremonies::usable_keys(&state, &u.id).await?,
+        None => Vec::new(),
+    };
+    let real_user = user.filter(|_| !keys.is_empty());
+    let credentials = keys.into_iter().map(|(_, c)| c).collect::<Vec<_>>();
+    let (mut options, auth_state) = state
+        .rp
+        .begin_authentication(credentials, None)
+        .map_err(|f| ApiError::internal(f.message()))?;
+    if real_user.is_none() {
+        options.allow_credentials = vec![AllowCredentials {
+            type_: "public-key".into(),
+            id: decoy_credential_id(&state, &username).await?,
+            transports: None,
+        }];
+    }
+    // Transport hints would tell real credentials from decoys; keys work without them.
+    for allowed in &mut options.allow_credentials {
+        allowed.transports = None;
+    }
+    let context = Context {
+        npm_login: body.npm_login,
+        token_name: body.token_name,
+    };
+    let user_id = real_user.as_ref().map(|u| u.id.as_str());
+    let ceremony = ceremonies::persist(
+        &state,
+        KIND,
+        user_id,
+        &StoredState::Authentication(auth_state),
+        &context,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AuthenticationChallenge {
+            ceremony,
+            public_key: options,
+        }),
+    ))
+}
+
+async fn finish(
+    State(state): State<AppState>,
+    Path(ceremony_id): Path<String>,
+    Json(body): Json<FinishLogin>,
+) -> ApiResult<(StatusCode, Json<LoginResult>)> {
+    let ceremony = ceremonies::take(&state, &ceremony_id, KIND).await?;
+    let context: Context = ceremonies::decode(&ceremony.context)?;
+    let verified = ceremonies::verify_assertion(
+        &state,
+        &ceremony.state,
+        ceremony.user_id.as_deref(),
+        &body.credential,
+        None,
+    )
+    .await?;
+    let user = state
+        .store
+        .user_by_id(&verified.key.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| ApiError::unauthorized("this account is disabled"))?;
+    let now = state.now();
+    if let Some(login_id) = context.npm_login {
+        if !state.store.approve_npm_login(&login_id, &user.id, now).await? {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                ErrorCode::CeremonyExpired,
+                "this npm login finished or expired meanwhile: run `npm login` again",
+            ));
+        }
+        tracing::info!(user = %user.name, key_id = %verified.key.id, "npm web login approved");
+        return Ok((
+            StatusCode::CREATED,
+            Json(LoginResult {
+                username: user.name,
+                token: None,
+                npm_login: Some(login_id),
+            }),
+        ));
+    }
+    let name = context.token_name.unwrap_or_else(|| "key sign-in".into());
+    let name: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
+    let (username, token) = issue_login_token(&state, &user.id, &name).await?;
+    tracing::info!(user = %username, key_id = %verified.key.id, user_verified = verified.user_verified, "signed in with a security key");
+    Ok((
+        StatusCode::CREATED,
+        Json(LoginResult {
+            username,
+            token: Some(token),
+            npm_login: None,
+        }),
+    ))
+}
+
+/// Issues a login token for `user_id` (used by npm's web login when it collects).
+pub async fn issue_login_token(state: &AppState, user_id: &str, name: &str) -> ApiResult<(String, String)> {
+    let user = state
+        .store
+        .user_by_id(user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| ApiError::unauthorized("this account is disabled"))?;
+    let mut scopes = vec![Scope::Read, Scope::Publish];
+    if user.admin {
+        scopes.push(Scope::Admin);
+    }
+    let now = state.now();
+    let (_, token) = state
+        .store
+        .issue_token(
+            &user.id,
+            name,
+            &scopes,
+            Some(now + LOGIN_TOKEN_TTL_SECONDS),
+            TokenSource::Login,
+            now,
+        )
+        .await?;
+    Ok((user.name, token))
+}
