@@ -10,6 +10,7 @@ mod support;
 
 mod api;
 mod cli_client;
+mod cli_keys;
 mod keys;
 mod keys_attacks;
 mod keys_support;
