@@ -44,6 +44,41 @@ pub enum Command {
     /// Manage your security keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Publish a package: pack it, approve this exact tarball with a tap, upload it.
+    Publish(PublishArgs),
+    /// Approve a pending publish (e.g. one `npm publish` started elsewhere) with a tap.
+    Approve {
+        /// The approval URL npm printed, or its id.
+        approval: String,
+    },
+    /// Re-verify a published version's key approval offline: signature, intent, tarball.
+    Verify {
+        /// NAME@VERSION, e.g. left-pad@1.3.0 or @scope/pkg@2.0.0
+        spec: String,
+    },
+    /// Manage a package's maintainers.
+    #[command(subcommand)]
+    Owner(OwnerCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// A package directory (packed with `npm pack`) or a .tgz tarball [default: .]
+    #[arg(default_value = ".")]
+    pub path: std::path::PathBuf,
+    /// The dist-tag to point at this version.
+    #[arg(long, default_value = "latest")]
+    pub tag: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OwnerCommand {
+    /// List a package's maintainers.
+    Ls { package: String },
+    /// Add a maintainer (needs a recent key sign-in).
+    Add { user: String, package: String },
+    /// Remove a maintainer (needs a recent key sign-in).
+    Rm { user: String, package: String },
 }
 
 #[derive(Debug, Clone, Args)]

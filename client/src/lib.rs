@@ -8,3 +8,5 @@ pub mod cli;
 pub mod commands;
 pub mod credentials;
 pub mod output;
+pub mod pack;
+pub mod verify;

@@ -56,6 +56,13 @@ pub struct ServeArgs {
     /// Largest accepted JSON request body, in bytes [default: 1048576]
     #[arg(long, env = "TAPGATE_MAX_JSON_BYTES")]
     pub max_json_bytes: Option<usize>,
+    /// Policy for packages that have none yet: `security-key` (every publish needs a key tap) or
+    /// `none` [default: security-key]
+    #[arg(long, env = "TAPGATE_DEFAULT_POLICY")]
+    pub default_policy: Option<String>,
+    /// Largest accepted tarball, in bytes [default: 52428800]
+    #[arg(long, env = "TAPGATE_MAX_TARBALL_BYTES")]
+    pub max_tarball_bytes: Option<usize>,
     /// Attestation CA certificates (PEM): a file, or a directory of *.pem / *.crt files. Keys whose
     /// attestation chains to one of them are recorded as attested.
     #[arg(long, env = "TAPGATE_ATTESTATION_CA")]
@@ -127,6 +134,8 @@ pub struct FileConfig {
     pub max_json_bytes: Option<usize>,
     pub attestation_ca: Option<PathBuf>,
     pub attestation_aaguids: Option<Vec<uuid::Uuid>>,
+    pub default_policy: Option<String>,
+    pub max_tarball_bytes: Option<usize>,
 }
 
 /// Resolved settings.
@@ -141,6 +150,8 @@ pub struct Settings {
     pub attestation_ca: Option<PathBuf>,
     /// Empty: any AAGUID chaining to a trusted CA counts.
     pub attestation_aaguids: Vec<uuid::Uuid>,
+    pub default_policy: tapgate_shared::api::SecondFactor,
+    pub max_tarball_bytes: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -153,6 +164,8 @@ impl std::fmt::Debug for Settings {
             .field("max_json_bytes", &self.max_json_bytes)
             .field("attestation_ca", &self.attestation_ca)
             .field("attestation_aaguids", &self.attestation_aaguids)
+            .field("default_policy", &self.default_policy)
+            .field("max_tarball_bytes", &self.max_tarball_bytes)
             .finish()
     }
 }
@@ -160,6 +173,7 @@ impl std::fmt::Debug for Settings {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./tapgate-data";
 pub const DEFAULT_MAX_JSON_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_TARBALL_BYTES: usize = 50 * 1024 * 1024;
 
 impl Settings {
     /// Merges flags/environment over the config file over defaults.
@@ -197,7 +211,22 @@ impl Settings {
         } else {
             serve.attestation_aaguids.clone()
         };
+        let default_policy = match serve.default_policy.clone().or(file.default_policy).as_deref() {
+            None | Some("security-key") => tapgate_shared::api::SecondFactor::SecurityKey,
+            Some("none") => tapgate_shared::api::SecondFactor::None,
+            Some(other) => {
+                return Err(format!(
+                    "invalid --default-policy {other:?}: use security-key or none"
+                ));
+            }
+        };
+        let max_tarball_bytes = serve
+            .max_tarball_bytes
+            .or(file.max_tarball_bytes)
+            .unwrap_or(DEFAULT_MAX_TARBALL_BYTES);
         Ok(Settings {
+            default_policy,
+            max_tarball_bytes,
             listen,
             data_dir,
             database_url,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod names;
+pub mod publish;
 pub mod routes;
 pub mod secrets;
 pub mod state;
@@ -39,7 +40,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The application: every route, with request ids, tracing, body limits and envelope errors.
 pub fn router(state: AppState) -> Router {
     let max_json_bytes = state.config.max_json_bytes;
-    routes::routes()
+    routes::routes(&state.config)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json_bytes))

@@ -70,6 +70,24 @@ pub fn has_prefix(candidate: &str, kind: SecretKind) -> bool {
     candidate.starts_with(kind.prefix())
 }
 
+/// An unguessable identifier that is itself a capability (e.g. an approval page URL): 256
+/// random bits behind `prefix`.
+pub fn capability_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A short code people can type (8 characters, about 40 bits): only ever valid together with
+/// the exact upload it was issued for, for five minutes, once.
+pub fn short_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..8)
+        .map(|_| char::from(ALPHABET[rand::Rng::random_range(&mut rng, 0..ALPHABET.len())]))
+        .collect()
+}
+
 /// A short random public identifier, e.g. `tok_1f3a9c…`, for things that are not secrets.
 pub fn public_id(prefix: &str) -> String {
     let mut bytes = [0u8; 10];

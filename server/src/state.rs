@@ -25,6 +25,9 @@ pub struct AppConfig {
     /// [`AppConfig::url`].
     pub origin: Url,
     pub max_json_bytes: usize,
+    /// Policy for packages that have none yet.
+    pub default_policy: tapgate_shared::api::SecondFactor,
+    pub max_tarball_bytes: usize,
 }
 
 impl AppConfig {

@@ -169,3 +169,100 @@ pub struct LoginResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub npm_login: Option<String>,
 }
+
+/// `POST /api/v1/approvals`: ask to publish this exact tarball.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApproval {
+    pub package: String,
+    pub version: String,
+    pub integrity: String,
+}
+
+/// A pending or finished approval. `publicKey` is present while it can be approved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalInfo {
+    pub id: String,
+    /// The page where a maintainer approves it with a tap.
+    pub url: String,
+    pub package: String,
+    pub version: String,
+    pub integrity: String,
+    pub requested_by: String,
+    /// `pending`, `approved`, `used` or `expired`.
+    pub status: String,
+    pub expires_at: String,
+    #[serde(rename = "publicKey", default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<webauthn_rs_proto::PublicKeyCredentialRequestOptions>,
+}
+
+/// `POST /api/v1/approvals/{id}`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinishApproval {
+    pub credential: webauthn_rs_proto::PublicKeyCredential,
+}
+
+/// An approved intent: a single-use ticket for the publish (valid 5 minutes), and a short code
+/// for clients that ask for typed codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalTicket {
+    pub ticket: String,
+    pub code: String,
+    pub expires_at: String,
+}
+
+/// The stored evidence that a key approved a published version; re-verifiable offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    pub intent: crate::intent::Intent,
+    /// base64url, 32 bytes.
+    pub nonce: String,
+    /// base64url of the challenge the key signed.
+    pub challenge: String,
+    pub client_data_json: String,
+    pub authenticator_data: String,
+    pub signature: String,
+    pub credential_id: String,
+    /// The credential's public key as COSE (webauthn-rs JSON form).
+    pub credential_public_key: serde_json::Value,
+    pub rp_id: String,
+    pub origin: String,
+    pub approved_by: String,
+    pub approved_at: String,
+    pub user_verified: bool,
+}
+
+/// `GET /api/v1/packages/{name}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageInfo {
+    pub name: String,
+    pub policy: PackagePolicy,
+    pub maintainers: Vec<String>,
+    pub versions: Vec<String>,
+    pub dist_tags: std::collections::BTreeMap<String, String>,
+}
+
+/// A package's publishing policy. Later requirements (attested keys, several approvers) add
+/// fields; absent fields mean "not required".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackagePolicy {
+    /// `none` or `security-key`.
+    pub second_factor: SecondFactor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecondFactor {
+    /// Publishing needs only a token with the publish scope.
+    None,
+    /// Every publish needs a maintainer's security-key tap bound to the tarball.
+    SecurityKey,
+}
+
+/// `GET/PUT/DELETE /api/v1/packages/{name}/maintainers…`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Maintainers {
+    pub package: String,
+    pub maintainers: Vec<String>,
+}

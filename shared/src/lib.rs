@@ -7,5 +7,6 @@
 
 pub mod api;
 pub mod error;
+pub mod intent;
 
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};

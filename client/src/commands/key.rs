@@ -46,7 +46,7 @@ pub fn invite_token(invite: &str) -> Result<String> {
 
 /// Runs `f` with the saved token; if the registry wants a fresh sign-in, signs in with a key
 /// tap first (and saves the new token), then retries once.
-async fn with_fresh_login<T, F, Fut>(g: &Global, f: F) -> Result<T>
+pub async fn with_fresh_login<T, F, Fut>(g: &Global, f: F) -> Result<T>
 where
     F: Fn(Client) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,

@@ -1,7 +1,11 @@
 //! One module per command.
 
+pub mod approve;
 pub mod key;
 pub mod login;
+pub mod owner;
+pub mod publish;
+pub mod verify;
 pub mod whoami;
 
 use anyhow::Result;
@@ -16,6 +20,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Logout => login::logout(g),
         Command::Whoami => whoami::run(g).await,
         Command::Key(cmd) => key::run(g, cmd).await,
+        Command::Publish(args) => publish::run(g, &args).await,
+        Command::Approve { approval } => approve::run(g, &approval).await,
+        Command::Verify { spec } => verify::run(g, &spec).await,
+        Command::Owner(cmd) => owner::run(g, cmd).await,
     }
 }
 
@@ -30,4 +38,9 @@ pub fn authed_client(g: &crate::cli::Global) -> Result<Client> {
         );
     }
     Client::new(&g.server, token)
+}
+
+/// A package name as one URL path segment (`@scope/name` → `@scope%2fname`).
+pub fn encode_name(name: &str) -> String {
+    name.replace('/', "%2f")
 }

@@ -28,6 +28,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
     let config = AppConfig {
         origin: origin.clone(),
         max_json_bytes: settings.max_json_bytes,
+        default_policy: settings.default_policy,
+        max_tarball_bytes: settings.max_tarball_bytes,
     };
     let rp = RelyingParty::new(&origin, trust)?;
     tracing::info!(

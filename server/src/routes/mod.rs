@@ -12,11 +12,11 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Every route of the application.
-pub fn routes() -> Router<AppState> {
+pub fn routes(config: &crate::state::AppConfig) -> Router<AppState> {
     Router::new()
         .merge(health::routes())
         .nest("/api/v1", api::routes())
-        .merge(npm::routes())
+        .merge(npm::routes(config.max_tarball_bytes))
         .merge(pages::routes())
 }
 

@@ -6,11 +6,13 @@
 //! compiled for each pool by [`dispatch!`]. Times are Unix seconds (`BIGINT`), bytes are
 //! `BLOB`/`BYTEA`.
 
+pub mod approvals;
 pub mod ceremonies;
 pub mod events;
 pub mod invites;
 pub mod keys;
 pub mod npm_logins;
+pub mod packages;
 pub mod server_secrets;
 pub mod tokens;
 pub mod users;

@@ -14,5 +14,8 @@ mod cli_keys;
 mod keys;
 mod keys_attacks;
 mod keys_support;
+mod publish;
+mod publish_attacks;
+mod publish_support;
 mod server_process;
 mod store;

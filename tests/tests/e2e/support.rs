@@ -91,6 +91,8 @@ impl TestApp {
         let config = AppConfig {
             origin: origin.parse().expect("origin"),
             max_json_bytes: 64 * 1024,
+            default_policy: tapgate_shared::api::SecondFactor::SecurityKey,
+            max_tarball_bytes: 1024 * 1024,
         };
         let rp = RelyingParty::new(&config.origin, trust).expect("relying party");
         let state = AppState::new(store, Arc::new(clock.clone()), config, rp);

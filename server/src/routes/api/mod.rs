@@ -1,6 +1,8 @@
 //! The JSON API under `/api/v1`.
 
+pub mod approvals;
 pub mod keys;
+pub mod packages;
 pub mod registrations;
 pub mod sessions;
 pub mod tokens;
@@ -12,7 +14,9 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(approvals::routes())
         .merge(keys::routes())
+        .merge(packages::routes())
         .merge(registrations::routes())
         .merge(sessions::routes())
         .merge(tokens::routes())

@@ -1,12 +1,21 @@
 //! npm's registry protocol: the endpoints the real `npm` client calls.
 
+pub mod approvals_done;
+pub mod dist_tags;
 pub mod login;
 pub mod misc;
+pub mod packages;
+pub mod publish;
 
 use axum::Router;
 
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().merge(login::routes()).merge(misc::routes())
+pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .merge(login::routes())
+        .merge(misc::routes())
+        .merge(approvals_done::routes())
+        .merge(dist_tags::routes())
+        .merge(packages::routes(max_tarball_bytes))
 }

@@ -15,6 +15,7 @@ use crate::state::AppState;
 const ENROLL: &str = include_str!("assets/enroll.html");
 const LOGIN: &str = include_str!("assets/login.html");
 const KEYS: &str = include_str!("assets/keys.html");
+const APPROVE: &str = include_str!("assets/approve.html");
 
 /// Static files: name → (content type, body).
 const STATIC: &[(&str, &str, &str)] = &[
@@ -52,6 +53,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(|| async { html(LOGIN) }))
         .route("/login/{id}", get(|| async { html(LOGIN) }))
         .route("/keys", get(|| async { html(KEYS) }))
+        .route("/approve/{id}", get(|| async { html(APPROVE) }))
         .route("/static/{file}", get(asset))
 }
 

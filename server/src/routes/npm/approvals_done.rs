@@ -1,0 +1,39 @@
+//! npm's done URL for a publish approval: `202` + `Retry-After` until a maintainer taps, then
+//! `200 {"token": <ticket>}`; npm repeats its publish with `npm-otp: <ticket>`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tapgate_shared::ErrorCode;
+
+use super::login::pending;
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::{self, SecretKind};
+use crate::state::AppState;
+use crate::store::approvals::DonePoll;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/-/v1/done/approvals/{secret}", get(done))
+}
+
+async fn done(State(state): State<AppState>, Path(secret): Path<String>) -> ApiResult<Response> {
+    let ticket = secrets::generate(SecretKind::Ticket);
+    match state
+        .store
+        .poll_approval_done(&secrets::hash(&secret), &ticket.hash, state.now())
+        .await?
+    {
+        DonePoll::Pending => Ok(pending()),
+        DonePoll::Ready => {
+            Ok((StatusCode::OK, axum::Json(json!({ "token": ticket.plaintext }))).into_response())
+        }
+        DonePoll::Gone => Err(ApiError::new(
+            StatusCode::GONE,
+            ErrorCode::ApprovalExpired,
+            "this approval is unknown, expired or already used: publish again",
+        )),
+    }
+}
