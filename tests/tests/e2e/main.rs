@@ -11,6 +11,7 @@ mod support;
 mod api;
 mod cli_client;
 mod cli_keys;
+mod cli_publish;
 mod keys;
 mod keys_attacks;
 mod keys_support;

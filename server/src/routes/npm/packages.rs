@@ -23,6 +23,7 @@ pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
                 .layer(super::publish::body_limit(max_tarball_bytes)),
         )
         .route("/{first}/{second}", get(get_two_segments))
+        .route("/{scope}/{name}/{spec}", get(get_scoped_version))
         .route("/{name}/-/{file}", get(get_tarball))
         .route("/{scope}/{name}/-/{file}", get(get_scoped_tarball))
 }
@@ -80,12 +81,25 @@ async fn get_two_segments(
     State(state): State<AppState>,
     Path((first, second)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    if first.starts_with('@') {
+    if first.starts_with('@') && !first.contains('/') {
         return Ok(json_response(
             &load_packument(&state, &format!("{first}/{second}")).await?,
         ));
     }
     version_manifest(&state, &first, &second).await
+}
+
+/// `/@scope/name/<version|tag>`
+async fn get_scoped_version(
+    State(state): State<AppState>,
+    Path((scope, name, spec)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    if !scope.starts_with('@') {
+        return Err(ApiError::not_found(format!(
+            "no such endpoint: /{scope}/{name}/{spec}"
+        )));
+    }
+    version_manifest(&state, &format!("{scope}/{name}"), &spec).await
 }
 
 async fn version_manifest(state: &AppState, name: &str, spec: &str) -> ApiResult<Response> {

@@ -1,0 +1,176 @@
+//! `tapgate publish`, `approve`, `verify` and `owner` against the real server binary, with a
+//! software key.
+
+use serde_json::Value;
+use tapgate::authenticator::{self, AuthenticatorChoice};
+use tapgate_tests::process::{ServeOptions, ServerProcess, server_cli, tapgate_cli};
+
+fn soft(dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(name);
+    authenticator::open(&AuthenticatorChoice::Soft(path.clone())).unwrap();
+    format!("soft:{}", path.display())
+}
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"))
+}
+
+/// A package directory npm can pack.
+pub fn package_dir(root: &std::path::Path, name: &str, version: &str, body: &str) -> std::path::PathBuf {
+    let dir = root.join(format!("{}-{version}", name.replace('/', "-")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest =
+        serde_json::json!({ "name": name, "version": version, "main": "index.js", "license": "MIT" });
+    std::fs::write(dir.join("package.json"), manifest.to_string()).unwrap();
+    std::fs::write(dir.join("index.js"), body).unwrap();
+    dir
+}
+
+#[test]
+fn publish_approve_verify_and_owners_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServerProcess::start(&data, &ServeOptions::default());
+    let registry = server.origin.clone();
+    let setup = |user: &str, key: &str, cfg: &std::path::Path| {
+        let (_, out, _) = server_cli(
+            &data,
+            None,
+            &["--origin", &registry, "user", "add", user, "--json"],
+        );
+        let invite = json(&out)["invite_url"].as_str().unwrap().to_string();
+        let args = [
+            "--server",
+            registry.as_str(),
+            "--authenticator",
+            key,
+            "key",
+            "add",
+            "--invite",
+            invite.as_str(),
+            "--name",
+            "k",
+        ];
+        let (status, _, err) = tapgate_cli(cfg, &args, &[]);
+        assert!(status.success(), "{err}");
+        let (status, _, err) = tapgate_cli(
+            cfg,
+            &["--server", &registry, "--authenticator", key, "login", "-u", user],
+            &[],
+        );
+        assert!(status.success(), "{err}");
+    };
+    let alice_cfg = dir.path().join("alice");
+    let bob_cfg = dir.path().join("bob");
+    let alice_key = soft(dir.path(), "alice.key");
+    let bob_key = soft(dir.path(), "bob.key");
+    setup("alice", &alice_key, &alice_cfg);
+    setup("bob", &bob_key, &bob_cfg);
+    let alice = |args: &[&str]| {
+        let mut all = vec![
+            "--server",
+            registry.as_str(),
+            "--authenticator",
+            alice_key.as_str(),
+        ];
+        all.extend_from_slice(args);
+        tapgate_cli(&alice_cfg, &all, &[])
+    };
+    let bob = |args: &[&str]| {
+        let mut all = vec!["--server", registry.as_str(), "--authenticator", bob_key.as_str()];
+        all.extend_from_slice(args);
+        tapgate_cli(&bob_cfg, &all, &[])
+    };
+
+    let pkg = package_dir(dir.path(), "@acme/widget", "1.0.0", "module.exports = 1;\n");
+    let (status, out, err) = alice(&["publish", pkg.to_str().unwrap(), "--json"]);
+    assert!(status.success(), "{err}");
+    let published = json(&out);
+    assert_eq!(published["name"], "@acme/widget");
+    assert!(published["integrity"].as_str().unwrap().starts_with("sha512-"));
+    assert!(err.contains("Approve publishing @acme/widget@1.0.0"), "{err}");
+
+    let (status, out, err) = alice(&["verify", "@acme/widget@1.0.0"]);
+    assert!(status.success(), "{err}");
+    assert!(
+        out.contains("approved by alice's security key for exactly this tarball"),
+        "{out}"
+    );
+    assert!(!out.contains("FAIL"), "{out}");
+
+    // bob is not a maintainer.
+    let pkg2 = package_dir(dir.path(), "@acme/widget", "1.1.0", "module.exports = 2;\n");
+    let (status, _, err) = bob(&["publish", pkg2.to_str().unwrap()]);
+    assert!(!status.success());
+    assert!(err.contains("not a maintainer of @acme/widget"), "{err}");
+
+    // alice adds bob (her login is fresh); bob publishes; bob's approval verifies.
+    let (status, out, err) = alice(&["owner", "add", "bob", "@acme/widget"]);
+    assert!(status.success(), "{err}");
+    assert_eq!(out.trim(), "alice\nbob");
+    let (status, out, err) = bob(&["publish", pkg2.to_str().unwrap()]);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("Published @acme/widget@1.1.0"), "{out}");
+    let (status, out, _) = bob(&["verify", "@acme/widget@1.1.0", "--json"]);
+    assert!(status.success());
+    assert_eq!(json(&out)["record"]["approved_by"], "bob");
+    let (status, _, err) = alice(&["publish", pkg2.to_str().unwrap()]);
+    assert!(!status.success());
+    assert!(err.contains("already published"), "{err}");
+
+    let (status, out, _) = alice(&["owner", "rm", "bob", "@acme/widget"]);
+    assert!(status.success());
+    assert_eq!(out.trim(), "alice");
+    let (status, _, err) = alice(&["owner", "rm", "alice", "@acme/widget"]);
+    assert!(
+        !status.success() && err.contains("at least one maintainer"),
+        "{err}"
+    );
+    let (status, out, _) = bob(&["owner", "ls", "@acme/widget"]);
+    assert!(status.success());
+    assert_eq!(out.trim(), "alice");
+
+    // `tapgate approve` finishes a publish started elsewhere (here: the raw HTTP gate).
+    let tgz_dir = package_dir(dir.path(), "plain", "0.1.0", "x\n");
+    let out = std::process::Command::new("npm")
+        .args(["pack", "--json"])
+        .current_dir(&tgz_dir)
+        .output()
+        .unwrap();
+    let file = json(&String::from_utf8_lossy(&out.stdout))[0]["filename"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tgz = std::fs::read(tgz_dir.join(&file)).unwrap();
+    let token = std::fs::read_to_string(alice_cfg.join("credentials.json")).unwrap();
+    let token = json(&token)["registries"][&registry]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = crate::publish_support::publish_body("plain", "0.1.0", &tgz);
+    let http = reqwest::blocking::Client::new();
+    let resp = http
+        .put(server.url("/plain"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let challenge: Value = resp.json().unwrap();
+    let auth_url = challenge["authUrl"].as_str().unwrap();
+    let (status, out, err) = alice(&["approve", auth_url, "--json"]);
+    assert!(status.success(), "{err}");
+    let approved = json(&out);
+    assert_eq!(approved["approved"], true);
+    let code = approved["code"].as_str().unwrap();
+    let resp = http
+        .put(server.url("/plain"))
+        .bearer_auth(&token)
+        .header("npm-otp", code)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let (status, _, err) = alice(&["approve", auth_url]);
+    assert!(!status.success() && err.contains("is used"), "{err}");
+}
