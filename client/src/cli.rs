@@ -46,9 +46,10 @@ pub enum Command {
     Key(KeyCommand),
     /// Publish a package: pack it, approve this exact tarball with a tap, upload it.
     Publish(PublishArgs),
-    /// Approve a pending publish (e.g. one `npm publish` started elsewhere) with a tap.
+    /// Approve a pending publish (e.g. one `npm publish` started elsewhere), or finish an
+    /// `npm login`, with a tap.
     Approve {
-        /// The approval URL npm printed, or its id.
+        /// The URL npm printed (…/approve/apr_… or …/login/npl_…), or the approval id.
         approval: String,
     },
     /// Re-verify a published version's key approval offline: signature, intent, tarball.

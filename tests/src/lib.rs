@@ -5,5 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bins;
+pub mod browser;
 pub mod db;
+pub mod npm;
 pub mod process;
+pub mod tools;

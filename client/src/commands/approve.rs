@@ -23,6 +23,9 @@ pub fn approval_id(approval: &str) -> Result<String> {
 }
 
 pub async fn run(g: &Global, approval: &str) -> Result<()> {
+    if let Some(login_id) = npm_login_id(approval) {
+        return approve_npm_login(g, &login_id).await;
+    }
     let id = approval_id(approval)?;
     let client = Client::new(&g.server, None)?;
     let origin = ceremony::origin_of(&g.server)?;
@@ -53,6 +56,50 @@ pub async fn run(g: &Global, approval: &str) -> Result<()> {
             format!(
                 "Approved {}@{}. Return to the terminal running the publish; if it asks for a one-time code, enter {}",
                 info.package, info.version, ticket.code
+            )
+        },
+    );
+    Ok(())
+}
+
+/// The id in an `npm login` URL (`…/login/npl_…`), if `url` is one.
+pub fn npm_login_id(url: &str) -> Option<String> {
+    let id = url.trim().trim_end_matches('/').rsplit('/').next()?;
+    id.starts_with("npl_").then(|| id.to_string())
+}
+
+/// Finishes an `npm login` started elsewhere by signing in here with a tap.
+async fn approve_npm_login(g: &Global, login_id: &str) -> Result<()> {
+    use tapgate_shared::api::{AuthenticationChallenge, BeginLogin, FinishLogin, LoginResult};
+    let username = crate::credentials::saved_username(&g.server)?
+        .context("sign in once with `tapgate login --username NAME` so tapgate knows who you are")?;
+    let client = Client::new(&g.server, None)?;
+    let origin = ceremony::origin_of(&g.server)?;
+    let begin: AuthenticationChallenge = client
+        .post(
+            "/api/v1/sessions",
+            &BeginLogin {
+                username: username.clone(),
+                npm_login: Some(login_id.to_string()),
+                token_name: None,
+            },
+        )
+        .await?;
+    eprintln!("Signing in as {username} to finish `npm login`.");
+    let credential = ceremony::assert(&g.authenticator, &begin.public_key, &origin).await?;
+    let result: LoginResult = client
+        .post(
+            &format!("/api/v1/sessions/{}", begin.ceremony),
+            &FinishLogin { credential },
+        )
+        .await?;
+    emit(
+        g.json,
+        &serde_json::json!({ "npm_login": "approved", "username": result.username }),
+        || {
+            format!(
+                "Logged in as {} — return to the terminal running `npm login`.",
+                result.username
             )
         },
     );

@@ -15,6 +15,7 @@ mod cli_publish;
 mod keys;
 mod keys_attacks;
 mod keys_support;
+mod npm_client;
 mod publish;
 mod publish_attacks;
 mod publish_support;

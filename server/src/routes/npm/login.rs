@@ -28,7 +28,7 @@ pub fn routes() -> Router<AppState> {
 pub const RETRY_AFTER_SECONDS: &str = "1";
 
 async fn start(State(state): State<AppState>) -> ApiResult<Response> {
-    let id = secrets::public_id("npl_");
+    let id = secrets::capability_id("npl_");
     let done = secrets::generate(SecretKind::Session);
     state.store.create_npm_login(&id, &done.hash, state.now()).await?;
     let body = json!({
