@@ -9,6 +9,7 @@
 mod support;
 
 mod api;
+mod browser;
 mod cli_client;
 mod cli_keys;
 mod cli_publish;

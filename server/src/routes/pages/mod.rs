@@ -40,6 +40,11 @@ const STATIC: &[(&str, &str, &str)] = &[
         include_str!("assets/keys.js"),
     ),
     (
+        "approve.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/approve.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("assets/style.css"),
