@@ -13,6 +13,7 @@ mod browser;
 mod cli_client;
 mod cli_keys;
 mod cli_publish;
+mod crash;
 mod keys;
 mod keys_attacks;
 mod keys_support;

@@ -154,6 +154,21 @@ async fn npm_web_flow_publishes_the_approved_tarball(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(latest["version"], "1.0.1");
+    let write: Value = app
+        .http
+        .get(app.url("/left-pad?write=true"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        write["versions"].as_object().unwrap().len(),
+        2,
+        "npm's ?write=true read"
+    );
 
     // The typed code (yarn) works for exactly its upload; scoped names work.
     let scoped = tarball("@team/util", "2.0.0", "s");
