@@ -68,6 +68,10 @@ async fn crash_mid_publish(backend: Backend) {
         !acknowledged.is_empty(),
         "some publishes completed before the kill"
     );
+    assert!(
+        acknowledged.len() < 800,
+        "the kill must land while publishes are still running"
+    );
 
     let server = ServerProcess::start(&data, &opts);
     let mut seen = 0;
