@@ -58,7 +58,7 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!(
                         "request",
                         method = %request.method(),
-                        path = %request.uri().path(),
+                        path = %redact_path(request.uri().path()),
                         request_id = %request_id,
                     )
                 })
@@ -75,6 +75,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The request path for logs, with secrets in it (done-URL secrets, `tg_…`) blanked.
+pub fn redact_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with("tg_") {
+                "tg_[redacted]"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Serves the application on `listener` until `shutdown` resolves, then finishes the requests
 /// in flight.
 pub async fn serve(
@@ -85,4 +99,16 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_in_paths_are_redacted() {
+        assert_eq!(
+            super::redact_path("/-/v1/login/done/tg_ses_abcdef"),
+            "/-/v1/login/done/tg_[redacted]"
+        );
+        assert_eq!(super::redact_path("/left-pad"), "/left-pad");
+    }
 }

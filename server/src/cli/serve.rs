@@ -45,12 +45,28 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
         backend = ?store.backend(),
         "tapgate-server listening on http://{bound} (origin {shown_origin})"
     );
+    let purger = tokio::spawn(purge_periodically(store.clone()));
     crate::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| Fatal(format!("server error: {e}")))?;
+    purger.abort();
     store.close().await;
     tracing::info!("tapgate-server stopped");
     Ok(())
+}
+
+/// Every 15 minutes, deletes expired ceremonies, logins and unused approvals.
+async fn purge_periodically(store: crate::store::Store) {
+    use crate::clock::Clock;
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
+    loop {
+        every.tick().await;
+        match store.purge_expired(SystemClock.now()).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "purged expired ceremonies and approvals"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

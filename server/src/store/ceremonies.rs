@@ -59,6 +59,26 @@ impl Store {
         })
     }
 
+    /// Deletes what has expired and serves no record: ceremonies, npm logins a day after expiry,
+    /// and approvals that were never used, a day after they lapsed. Approvals that published a
+    /// version are kept forever (they are its record). Returns the number of rows deleted.
+    pub async fn purge_expired(&self, now: UnixSeconds) -> StoreResult<u64> {
+        let day_ago = now - 86_400;
+        dispatch!(self, pool => {
+            let mut n = sqlx::query("DELETE FROM ceremonies WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected();
+            n += sqlx::query("DELETE FROM npm_logins WHERE expires_at <= $1").bind(day_ago).execute(pool).await?.rows_affected();
+            n += sqlx::query(
+                "DELETE FROM approvals WHERE used_at IS NULL AND expires_at <= $1 \
+                 AND (ticket_expires_at IS NULL OR ticket_expires_at <= $1)",
+            )
+            .bind(day_ago)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(n)
+        })
+    }
+
     /// Deletes expired ceremonies; returns how many.
     pub async fn purge_expired_ceremonies(&self, now: UnixSeconds) -> StoreResult<u64> {
         dispatch!(self, pool => {

@@ -137,6 +137,12 @@ fn npm_login_publish_view_install_with_approvals_from_the_cli() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("E403") || err.contains("403"), "{err}");
+    for secret in ["tg_ses_", "tg_tkt_", "tg_api_", "tg_inv_"] {
+        assert!(
+            !server.log().contains(secret),
+            "a {secret} secret reached the server log"
+        );
+    }
     let view = npm.run(dir.path(), &["view", "npm-gated", "versions", "--json"]);
     assert_eq!(
         json(&String::from_utf8_lossy(&view.stdout)),

@@ -20,6 +20,7 @@ backend_tests!(
     npm_logins_are_collected_once,
     server_secrets_are_stable,
     key_counters_move_by_compare_and_set,
+    expired_rows_are_purged_but_publish_records_kept,
 );
 
 const NOW: i64 = 1_800_000_000;
@@ -421,4 +422,73 @@ async fn key_counters_move_by_compare_and_set(backend: Backend) {
     let err = store.delete_key(&alice.id, &key.id).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "last key");
     assert_eq!(store.delete_key(&alice.id, "key_nope").await.unwrap(), None);
+}
+
+async fn expired_rows_are_purged_but_publish_records_kept(backend: Backend) {
+    use tapgate_server::store::approvals::NewApproval;
+    use tapgate_server::store::packages::PublishRecord;
+    let Some((store, _db)) = test_store(backend).await else {
+        return;
+    };
+    let alice = store.create_user("alice", false, NOW).await.unwrap();
+    let approval = |id: &'static str, done: &'static str| NewApproval {
+        id,
+        package: "p",
+        version: "1.0.0",
+        integrity: "sha512-x",
+        requested_by: &alice.id,
+        nonce: &[0; 32],
+        challenge: &[0; 32],
+        auth_state: "{}",
+        done_hash: done,
+        expires_at: NOW + 600,
+    };
+    store
+        .create_approval(&approval("apr_unused", "d1"), NOW)
+        .await
+        .unwrap();
+    store
+        .create_approval(&approval("apr_used", "d2"), NOW)
+        .await
+        .unwrap();
+    let approved = tapgate_server::store::approvals::Approved {
+        approved_by: &alice.id,
+        key_id: "k",
+        ticket_hash: "t",
+        ticket_expires_at: NOW + 900,
+        code_hash: "c",
+        credential_id: &[1],
+        credential_public_key: "{}",
+        client_data_json: &[1],
+        authenticator_data: &[1],
+        signature: &[1],
+        user_verified: true,
+    };
+    assert!(store.approve("apr_used", &approved, NOW + 1).await.unwrap());
+    let record = PublishRecord {
+        package: "p",
+        version: "1.0.0",
+        manifest: "{}",
+        tarball: b"t",
+        integrity: "sha512-x",
+        shasum: "s",
+        publisher_id: &alice.id,
+        default_policy: "{}",
+        approval_id: Some("apr_used"),
+        tags: &["latest".to_string()],
+    };
+    store.publish(&record, NOW + 2).await.unwrap();
+    store.create_npm_login("npl_x", "h", NOW).await.unwrap();
+    assert_eq!(
+        store.purge_expired(NOW + 700).await.unwrap(),
+        0,
+        "nothing is a day past expiry yet"
+    );
+    assert!(store.purge_expired(NOW + 2 * 86_400).await.unwrap() >= 2);
+    assert!(store.approval("apr_unused").await.unwrap().is_none());
+    assert!(
+        store.approval("apr_used").await.unwrap().is_some(),
+        "a published version's record is kept"
+    );
+    assert!(store.npm_login("npl_x").await.unwrap().is_none());
 }
