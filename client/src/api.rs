@@ -26,9 +26,8 @@ impl Client {
     pub fn new(server: &str, token: Option<String>) -> Result<Self> {
         let base = crate::credentials::normalise(server);
         url::Url::parse(&base).map_err(|e| anyhow!("invalid --server {server:?}: {e}"))?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("tapgate/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http =
+            reqwest::Client::builder().user_agent(concat!("tapgate/", env!("CARGO_PKG_VERSION"))).build()?;
         Ok(Self { base, http, token })
     }
 
@@ -59,9 +58,7 @@ impl Client {
 
     pub async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
         let resp = self.execute(req).await?;
-        resp.json::<T>()
-            .await
-            .map_err(|e| anyhow!("the registry sent an unexpected answer: {e}"))
+        resp.json::<T>().await.map_err(|e| anyhow!("the registry sent an unexpected answer: {e}"))
     }
 
     /// Sends and turns error statuses into [`ServerError`].
@@ -81,11 +78,7 @@ pub async fn server_error(resp: Response) -> ServerError {
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     match serde_json::from_str::<ErrorEnvelope>(&text) {
-        Ok(env) => ServerError {
-            status,
-            code: Some(env.error.code),
-            message: env.error.message,
-        },
+        Ok(env) => ServerError { status, code: Some(env.error.code), message: env.error.message },
         Err(_) => ServerError {
             status,
             code: None,

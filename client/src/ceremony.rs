@@ -74,12 +74,7 @@ pub async fn register(
         user_id: options.user.id.clone(),
         user_name: options.user.name.clone(),
         user_display_name: options.user.display_name.clone(),
-        exclude_credentials: options
-            .exclude_credentials
-            .iter()
-            .flatten()
-            .map(|c| c.id.clone())
-            .collect(),
+        exclude_credentials: options.exclude_credentials.iter().flatten().map(|c| c.id.clone()).collect(),
         user_verification: options
             .authenticator_selection
             .as_ref()
@@ -152,14 +147,8 @@ mod tests {
 
     #[test]
     fn origins_and_rp_ids() {
-        assert_eq!(
-            origin_of("http://localhost:8080/").unwrap(),
-            "http://localhost:8080"
-        );
-        assert_eq!(
-            origin_of("https://reg.example.com/sub/").unwrap(),
-            "https://reg.example.com"
-        );
+        assert_eq!(origin_of("http://localhost:8080/").unwrap(), "http://localhost:8080");
+        assert_eq!(origin_of("https://reg.example.com/sub/").unwrap(), "https://reg.example.com");
         assert!(rp_id_allowed("localhost", "http://localhost:8080"));
         assert!(rp_id_allowed("example.com", "https://reg.example.com"));
         assert!(!rp_id_allowed("evil.com", "https://reg.example.com"));

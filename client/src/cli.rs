@@ -17,12 +17,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Registry URL, e.g. https://registry.example.com
-    #[arg(
-        long,
-        env = "TAPGATE_SERVER",
-        global = true,
-        default_value = "http://localhost:8080"
-    )]
+    #[arg(long, env = "TAPGATE_SERVER", global = true, default_value = "http://localhost:8080")]
     pub server: String,
     /// Machine-readable JSON on stdout.
     #[arg(long, global = true)]

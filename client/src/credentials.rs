@@ -26,10 +26,7 @@ pub struct SavedToken {
 
 impl std::fmt::Debug for SavedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SavedToken")
-            .field("token", &"<redacted>")
-            .field("username", &self.username)
-            .finish()
+        f.debug_struct("SavedToken").field("token", &"<redacted>").field("username", &self.username).finish()
     }
 }
 
@@ -72,9 +69,7 @@ fn store(file: &CredentialsFile) -> Result<()> {
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut f = options
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f = options.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(serde_json::to_string_pretty(file)?.as_bytes())?;
         f.sync_all()?;
     }
@@ -95,13 +90,8 @@ pub fn token_for(server: &str) -> Result<Option<String>> {
 /// Saves the token for `server` (replacing any other).
 pub fn save(server: &str, token: &str, username: &str) -> Result<PathBuf> {
     let mut file = load()?;
-    file.registries.insert(
-        normalise(server),
-        SavedToken {
-            token: token.to_string(),
-            username: username.to_string(),
-        },
-    );
+    file.registries
+        .insert(normalise(server), SavedToken { token: token.to_string(), username: username.to_string() });
     store(&file)?;
     path()
 }

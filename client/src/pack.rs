@@ -28,12 +28,7 @@ pub fn pack(path: &Path) -> Result<Packed> {
     let (Some(name), Some(version)) = (field("name"), field("version")) else {
         bail!("package.json needs a name and a version");
     };
-    Ok(Packed {
-        bytes,
-        manifest,
-        name,
-        version,
-    })
+    Ok(Packed { bytes, manifest, name, version })
 }
 
 /// Runs `npm pack` in `dir` exactly as a publish would, into a temporary directory.
@@ -46,11 +41,7 @@ fn npm_pack(dir: &Path) -> Result<Vec<u8>> {
         .output()
         .context("cannot run `npm pack`: is npm installed and on PATH?")?;
     if !output.status.success() {
-        bail!(
-            "`npm pack` failed in {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        bail!("`npm pack` failed in {}: {}", dir.display(), String::from_utf8_lossy(&output.stderr).trim());
     }
     let listing: Value =
         serde_json::from_slice(&output.stdout).context("`npm pack --json` printed something unexpected")?;

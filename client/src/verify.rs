@@ -18,9 +18,7 @@ pub struct Check {
 }
 
 fn decode(field: &str, value: &str) -> Result<Vec<u8>, String> {
-    URL_SAFE_NO_PAD
-        .decode(value)
-        .map_err(|e| format!("{field} is not base64url: {e}"))
+    URL_SAFE_NO_PAD.decode(value).map_err(|e| format!("{field} is not base64url: {e}"))
 }
 
 /// Verifies `record` for `package@version` against the tarball bytes and the integrity the
@@ -44,15 +42,9 @@ pub fn verify_record(
     check(
         "intent names this version",
         if record.intent.package == package && record.intent.version == version {
-            Ok(format!(
-                "{package}@{version} requested by {}",
-                record.intent.requested_by
-            ))
+            Ok(format!("{package}@{version} requested by {}", record.intent.requested_by))
         } else {
-            Err(format!(
-                "the record approves {}@{}",
-                record.intent.package, record.intent.version
-            ))
+            Err(format!("the record approves {}@{}", record.intent.package, record.intent.version))
         },
     );
 
@@ -70,9 +62,8 @@ pub fn verify_record(
     );
 
     let challenge = (|| {
-        let nonce: [u8; 32] = decode("nonce", &record.nonce)?
-            .try_into()
-            .map_err(|_| "nonce is not 32 bytes".to_string())?;
+        let nonce: [u8; 32] =
+            decode("nonce", &record.nonce)?.try_into().map_err(|_| "nonce is not 32 bytes".to_string())?;
         let expected = record.intent.challenge(&nonce);
         let stated = decode("challenge", &record.challenge)?;
         if stated != expected {
@@ -82,10 +73,7 @@ pub fn verify_record(
     })();
     check(
         "challenge commits to the intent",
-        challenge
-            .as_ref()
-            .map(|c| URL_SAFE_NO_PAD.encode(c))
-            .map_err(Clone::clone),
+        challenge.as_ref().map(|c| URL_SAFE_NO_PAD.encode(c)).map_err(Clone::clone),
     );
 
     let client_data = decode("client_data_json", &record.client_data_json);
@@ -121,10 +109,7 @@ pub fn verify_record(
                 return Err("authenticator data is too short".into());
             }
             if ad[..32] != Sha256::digest(record.rp_id.as_bytes())[..] {
-                return Err(format!(
-                    "authenticator data is not for relying party {}",
-                    record.rp_id
-                ));
+                return Err(format!("authenticator data is not for relying party {}", record.rp_id));
             }
             let flags = ad[32];
             if flags & 0x01 == 0 {
@@ -145,11 +130,9 @@ pub fn verify_record(
             let mut data = auth_data.clone()?;
             data.extend_from_slice(&Sha256::digest(client_data.clone()?));
             match key.verify_signature(&signature, &data) {
-                Ok(true) => Ok(format!(
-                    "credential {} of {}",
-                    short(&record.credential_id),
-                    record.approved_by
-                )),
+                Ok(true) => {
+                    Ok(format!("credential {} of {}", short(&record.credential_id), record.approved_by))
+                }
                 Ok(false) => Err("the signature does not verify".into()),
                 Err(e) => Err(format!("the signature cannot be checked: {e}")),
             }

@@ -72,8 +72,6 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
         if bearer(parts).is_none() {
             return Ok(MaybeAuthUser(None));
         }
-        AuthUser::from_request_parts(parts, state)
-            .await
-            .map(|u| MaybeAuthUser(Some(u)))
+        AuthUser::from_request_parts(parts, state).await.map(|u| MaybeAuthUser(Some(u)))
     }
 }

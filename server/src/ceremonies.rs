@@ -72,10 +72,7 @@ pub async fn usable_keys(
     user_id: &str,
 ) -> Result<Vec<(SecurityKey, Credential)>, ApiError> {
     let keys = state.store.keys_of_user(user_id).await?;
-    keys.into_iter()
-        .filter(|k| k.suspended_at.is_none())
-        .map(|k| credential_of(&k).map(|c| (k, c)))
-        .collect()
+    keys.into_iter().filter(|k| k.suspended_at.is_none()).map(|k| credential_of(&k).map(|c| (k, c))).collect()
 }
 
 /// A verified assertion from one of the expected user's keys.
@@ -130,10 +127,7 @@ pub async fn verify_assertion(
             let new_counter = result.counter();
             updated.counter = new_counter;
             let json = serde_json::to_string(&updated).map_err(ApiError::internal)?;
-            match state
-                .store
-                .record_key_use(&key.id, key.counter, i64::from(new_counter), &json, now)
-                .await?
+            match state.store.record_key_use(&key.id, key.counter, i64::from(new_counter), &json, now).await?
             {
                 CounterUpdate::Updated => {}
                 CounterUpdate::Lost => {
@@ -143,11 +137,7 @@ pub async fn verify_assertion(
                     ));
                 }
             }
-            Ok(VerifiedAssertion {
-                key,
-                user_verified: result.user_verified(),
-                counter: new_counter,
-            })
+            Ok(VerifiedAssertion { key, user_verified: result.user_verified(), counter: new_counter })
         }
         Err(CeremonyFailure::CounterRegression) => {
             if let Some(key) = state.store.key_by_credential_id(&credential.raw_id).await? {

@@ -68,11 +68,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TAPGATE_ATTESTATION_CA")]
     pub attestation_ca: Option<PathBuf>,
     /// Only these authenticator models (AAGUIDs) count as attested; repeat or comma-separate.
-    #[arg(
-        long = "attestation-aaguid",
-        env = "TAPGATE_ATTESTATION_AAGUIDS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "attestation-aaguid", env = "TAPGATE_ATTESTATION_AAGUIDS", value_delimiter = ',')]
     pub attestation_aaguids: Vec<uuid::Uuid>,
 }
 
@@ -184,15 +180,10 @@ impl Settings {
         };
         let listen = match serve.listen.or(file.listen) {
             Some(addr) => addr,
-            None => DEFAULT_LISTEN
-                .parse()
-                .map_err(|e| format!("bad default listen address: {e}"))?,
+            None => DEFAULT_LISTEN.parse().map_err(|e| format!("bad default listen address: {e}"))?,
         };
-        let data_dir = global
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir =
+            global.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let database_url = match global.database_url.clone().or(file.database_url) {
             Some(url) => url,
             None => sqlite_url(&data_dir),
@@ -201,10 +192,7 @@ impl Settings {
             Some(origin) => Some(parse_origin(&origin)?),
             None => None,
         };
-        let max_json_bytes = serve
-            .max_json_bytes
-            .or(file.max_json_bytes)
-            .unwrap_or(DEFAULT_MAX_JSON_BYTES);
+        let max_json_bytes = serve.max_json_bytes.or(file.max_json_bytes).unwrap_or(DEFAULT_MAX_JSON_BYTES);
         let attestation_ca = serve.attestation_ca.clone().or(file.attestation_ca);
         let attestation_aaguids = if serve.attestation_aaguids.is_empty() {
             file.attestation_aaguids.unwrap_or_default()
@@ -215,15 +203,11 @@ impl Settings {
             None | Some("security-key") => tapgate_shared::api::SecondFactor::SecurityKey,
             Some("none") => tapgate_shared::api::SecondFactor::None,
             Some(other) => {
-                return Err(format!(
-                    "invalid --default-policy {other:?}: use security-key or none"
-                ));
+                return Err(format!("invalid --default-policy {other:?}: use security-key or none"));
             }
         };
-        let max_tarball_bytes = serve
-            .max_tarball_bytes
-            .or(file.max_tarball_bytes)
-            .unwrap_or(DEFAULT_MAX_TARBALL_BYTES);
+        let max_tarball_bytes =
+            serve.max_tarball_bytes.or(file.max_tarball_bytes).unwrap_or(DEFAULT_MAX_TARBALL_BYTES);
         Ok(Settings {
             default_policy,
             max_tarball_bytes,
@@ -273,9 +257,7 @@ pub fn parse_origin(origin: &str) -> Result<Url, String> {
         return Err(format!("invalid --origin {origin:?}: use http(s)://HOST[:PORT]"));
     }
     if url.path() != "/" || url.query().is_some() {
-        return Err(format!(
-            "invalid --origin {origin:?}: an origin has no path or query"
-        ));
+        return Err(format!("invalid --origin {origin:?}: an origin has no path or query"));
     }
     Ok(url)
 }
@@ -299,15 +281,9 @@ mod tests {
     fn flags_override_file_which_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("tapgate.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:9000\"\norigin = \"https://reg.example\"\n",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let global = GlobalArgs {
-            config: Some(path),
-            ..Default::default()
-        };
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\norigin = \"https://reg.example\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let global = GlobalArgs { config: Some(path), ..Default::default() };
         let s = Settings::resolve(&global, &ServeArgs::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.origin.as_ref().map(Url::as_str), Some("https://reg.example/"));
@@ -326,13 +302,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("tapgate.toml");
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap_or_else(|e| panic!("{e}"));
-        let global = GlobalArgs {
-            config: Some(path),
-            ..Default::default()
-        };
-        let err = Settings::resolve(&global, &ServeArgs::default())
-            .err()
-            .unwrap_or_default();
+        let global = GlobalArgs { config: Some(path), ..Default::default() };
+        let err = Settings::resolve(&global, &ServeArgs::default()).err().unwrap_or_default();
         assert!(err.contains("lisen"), "{err}");
         assert!(parse_origin("https://reg.example/path").is_err());
         assert!(parse_origin("ftp://reg.example").is_err());
@@ -340,10 +311,8 @@ mod tests {
 
     #[test]
     fn debug_never_shows_database_passwords() {
-        let global = GlobalArgs {
-            database_url: Some("postgres://u:s3cret@db/x".into()),
-            ..Default::default()
-        };
+        let global =
+            GlobalArgs { database_url: Some("postgres://u:s3cret@db/x".into()), ..Default::default() };
         let s = Settings::resolve(&global, &ServeArgs::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(!format!("{s:?}").contains("s3cret"));
     }

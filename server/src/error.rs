@@ -19,12 +19,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            headers: Vec::new(),
-        }
+        Self { status, code, message: message.into(), headers: Vec::new() }
     }
 
     pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -37,8 +32,7 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         let mut err = Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message);
-        err.headers
-            .push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        err.headers.push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         err
     }
 

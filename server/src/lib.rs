@@ -50,11 +50,8 @@ pub fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
-                    let request_id = request
-                        .headers()
-                        .get(&REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
+                    let request_id =
+                        request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::info_span!(
                         "request",
                         method = %request.method(),
@@ -78,13 +75,7 @@ pub fn router(state: AppState) -> Router {
 /// The request path for logs, with secrets in it (done-URL secrets, `tg_…`) blanked.
 pub fn redact_path(path: &str) -> String {
     path.split('/')
-        .map(|segment| {
-            if segment.starts_with("tg_") {
-                "tg_[redacted]"
-            } else {
-                segment
-            }
-        })
+        .map(|segment| if segment.starts_with("tg_") { "tg_[redacted]" } else { segment })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -96,19 +87,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn secrets_in_paths_are_redacted() {
-        assert_eq!(
-            super::redact_path("/-/v1/login/done/tg_ses_abcdef"),
-            "/-/v1/login/done/tg_[redacted]"
-        );
+        assert_eq!(super::redact_path("/-/v1/login/done/tg_ses_abcdef"), "/-/v1/login/done/tg_[redacted]");
         assert_eq!(super::redact_path("/left-pad"), "/left-pad");
     }
 }

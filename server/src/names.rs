@@ -3,13 +3,9 @@
 /// Checks a username: 1–64 characters of lowercase ASCII letters, digits, `-`, `_`, `.`,
 /// starting with a letter or digit.
 pub fn validate_username(name: &str) -> Result<(), String> {
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
-    let valid_start = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let valid_chars =
+        name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+    let valid_start = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if name.is_empty() || name.len() > 64 || !valid_chars || !valid_start {
         return Err(format!(
             "invalid username {name:?}: use 1 to 64 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit"
@@ -19,18 +15,8 @@ pub fn validate_username(name: &str) -> Result<(), String> {
 }
 
 /// Names the registry's own pages and endpoints use at the top level; no package may take them.
-const RESERVED: &[&str] = &[
-    "api",
-    "approve",
-    "enroll",
-    "healthz",
-    "keys",
-    "login",
-    "readyz",
-    "static",
-    "-",
-    "favicon.ico",
-];
+const RESERVED: &[&str] =
+    &["api", "approve", "enroll", "healthz", "keys", "login", "readyz", "static", "-", "favicon.ico"];
 
 /// Checks an npm package name (`name` or `@scope/name`) by npm's rules for new packages:
 /// at most 214 characters, lowercase, URL-safe, not starting with `.` or `_`.
@@ -65,11 +51,8 @@ pub fn validate_package_name(name: &str) -> Result<(), String> {
 
 /// Checks a version: semantic versioning `MAJOR.MINOR.PATCH[-pre][+build]`.
 pub fn validate_version(version: &str) -> Result<(), String> {
-    let fail = || {
-        Err(format!(
-            "invalid version {version:?}: use semantic versioning, e.g. 1.2.3 or 2.0.0-beta.1"
-        ))
-    };
+    let fail =
+        || Err(format!("invalid version {version:?}: use semantic versioning, e.g. 1.2.3 or 2.0.0-beta.1"));
     if version.is_empty() || version.len() > 256 {
         return fail();
     }
@@ -89,8 +72,7 @@ pub fn validate_version(version: &str) -> Result<(), String> {
         return fail();
     }
     let ident_ok = |s: &str| {
-        s.split('.')
-            .all(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        s.split('.').all(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
     };
     if pre.is_some_and(|p| !ident_ok(p)) || build.is_some_and(|b| !ident_ok(b)) {
         return fail();
@@ -103,15 +85,11 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
     let ok = !tag.is_empty()
         && tag.len() <= 64
         && validate_version(tag).is_err()
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid dist-tag {tag:?}: use letters, digits, '-', '.', '_' (and not a version)"
-        ))
+        Err(format!("invalid dist-tag {tag:?}: use letters, digits, '-', '.', '_' (and not a version)"))
     }
 }
 
@@ -124,20 +102,9 @@ mod tests {
         for ok in ["left-pad", "@scope/pkg", "a", "x.y_z~1", "@a-b/c"] {
             assert!(validate_package_name(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "Left",
-            ".x",
-            "_x",
-            "@scope",
-            "@/x",
-            "a b",
-            "a/b",
-            "keys",
-            "api",
-            &"x".repeat(215),
-            "@s/.x",
-        ] {
+        for bad in
+            ["", "Left", ".x", "_x", "@scope", "@/x", "a b", "a/b", "keys", "api", &"x".repeat(215), "@s/.x"]
+        {
             assert!(validate_package_name(bad).is_err(), "{bad}");
         }
     }

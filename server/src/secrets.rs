@@ -39,10 +39,7 @@ pub struct NewSecret {
 
 impl std::fmt::Debug for NewSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewSecret")
-            .field("plaintext", &"<redacted>")
-            .field("hash", &self.hash)
-            .finish()
+        f.debug_struct("NewSecret").field("plaintext", &"<redacted>").field("hash", &self.hash).finish()
     }
 }
 
@@ -83,9 +80,7 @@ pub fn capability_id(prefix: &str) -> String {
 pub fn short_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..8)
-        .map(|_| char::from(ALPHABET[rand::Rng::random_range(&mut rng, 0..ALPHABET.len())]))
-        .collect()
+    (0..8).map(|_| char::from(ALPHABET[rand::Rng::random_range(&mut rng, 0..ALPHABET.len())])).collect()
 }
 
 /// A short random public identifier, e.g. `tok_1f3a9c…`, for things that are not secrets.

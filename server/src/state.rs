@@ -39,12 +39,7 @@ impl AppConfig {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: AppConfig, rp: RelyingParty) -> Self {
-        Self {
-            store,
-            clock,
-            config: Arc::new(config),
-            rp: Arc::new(rp),
-        }
+        Self { store, clock, config: Arc::new(config), rp: Arc::new(rp) }
     }
 
     pub fn now(&self) -> i64 {

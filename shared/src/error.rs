@@ -121,12 +121,7 @@ pub struct ErrorBody {
 
 impl ErrorEnvelope {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            error: ErrorBody {
-                code,
-                message: message.into(),
-            },
-        }
+        Self { error: ErrorBody { code, message: message.into() } }
     }
 }
 
@@ -136,11 +131,7 @@ mod tests {
 
     #[test]
     fn codes_serialise_as_their_wire_names() {
-        for code in [
-            ErrorCode::InvalidJson,
-            ErrorCode::CounterRegression,
-            ErrorCode::Internal,
-        ] {
+        for code in [ErrorCode::InvalidJson, ErrorCode::CounterRegression, ErrorCode::Internal] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }

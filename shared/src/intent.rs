@@ -55,10 +55,7 @@ impl Intent {
 pub fn sri_sha512(bytes: &[u8]) -> String {
     use base64::Engine;
     use sha2::Sha512;
-    format!(
-        "sha512-{}",
-        base64::engine::general_purpose::STANDARD.encode(Sha512::digest(bytes))
-    )
+    format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(Sha512::digest(bytes)))
 }
 
 #[cfg(test)]
@@ -81,22 +78,10 @@ mod tests {
         assert_eq!(base, intent().challenge(&nonce), "deterministic");
         assert_ne!(base, intent().challenge(&[8u8; 32]));
         let variants = [
-            Intent {
-                package: "left-pab".into(),
-                ..intent()
-            },
-            Intent {
-                version: "1.0.1".into(),
-                ..intent()
-            },
-            Intent {
-                integrity: sri_sha512(b"tarbalL"),
-                ..intent()
-            },
-            Intent {
-                requested_by: "mallory".into(),
-                ..intent()
-            },
+            Intent { package: "left-pab".into(), ..intent() },
+            Intent { version: "1.0.1".into(), ..intent() },
+            Intent { integrity: sri_sha512(b"tarbalL"), ..intent() },
+            Intent { requested_by: "mallory".into(), ..intent() },
         ];
         for v in variants {
             assert_ne!(v.challenge(&nonce), base, "{v:?}");
@@ -105,16 +90,8 @@ mod tests {
 
     #[test]
     fn field_boundaries_are_unambiguous() {
-        let a = Intent {
-            package: "ab".into(),
-            version: "c".into(),
-            ..intent()
-        };
-        let b = Intent {
-            package: "a".into(),
-            version: "bc".into(),
-            ..intent()
-        };
+        let a = Intent { package: "ab".into(), version: "c".into(), ..intent() };
+        let b = Intent { package: "a".into(), version: "bc".into(), ..intent() };
         assert_ne!(a.canonical(), b.canonical());
     }
 

@@ -33,11 +33,8 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        backends: vec![Backend::Sqlite, Backend::Postgres],
-        maintainers: 8,
-        per_maintainer: 25,
-    };
+    let mut a =
+        Args { backends: vec![Backend::Sqlite, Backend::Postgres], maintainers: 8, per_maintainer: 25 };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -66,10 +63,9 @@ fn tarball(name: &str, version: &str) -> Vec<u8> {
     rand::rng().fill_bytes(&mut payload);
     let manifest = json!({ "name": name, "version": version }).to_string();
     let mut builder = tar::Builder::new(Vec::new());
-    for (path, data) in [
-        ("package/package.json", manifest.as_bytes()),
-        ("package/blob.bin", payload.as_slice()),
-    ] {
+    for (path, data) in
+        [("package/package.json", manifest.as_bytes()), ("package/blob.bin", payload.as_slice())]
+    {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
@@ -108,9 +104,7 @@ async fn setup_maintainer(
         .json()
         .await
         .unwrap();
-    let cred = tapgate::ceremony::register(&key, &begin.public_key, origin)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::register(&key, &begin.public_key, origin).await.unwrap();
     let resp = http
         .post(format!("{base}/api/v1/keys/registrations/{}", begin.ceremony))
         .bearer_auth(&invite)
@@ -128,9 +122,7 @@ async fn setup_maintainer(
         .json()
         .await
         .unwrap();
-    let cred = tapgate::ceremony::assert(&key, &begin.public_key, origin)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::assert(&key, &begin.public_key, origin).await.unwrap();
     let done: Value = http
         .post(format!("{base}/api/v1/sessions/{}", begin.ceremony))
         .json(&json!({"credential": cred}))
@@ -140,10 +132,7 @@ async fn setup_maintainer(
         .json()
         .await
         .unwrap();
-    Maintainer {
-        key,
-        token: done["token"].as_str().unwrap().to_string(),
-    }
+    Maintainer { key, token: done["token"].as_str().unwrap().to_string() }
 }
 
 fn now() -> i64 {
@@ -182,9 +171,7 @@ async fn publish_once(
         .await
         .unwrap();
     let t1 = Instant::now();
-    let cred = tapgate::ceremony::assert(&m.key, info.public_key.as_ref().unwrap(), origin)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::assert(&m.key, info.public_key.as_ref().unwrap(), origin).await.unwrap();
     let ticket: ApprovalTicket = http
         .post(format!("{base}/api/v1/approvals/{}", info.id))
         .json(&json!({"credential": cred}))
@@ -252,16 +239,7 @@ async fn run(backend: Backend, a: &Args) -> Option<(f64, Duration, Duration)> {
     }
     // Warm-up: one publish each, not measured.
     for (i, m) in maintainers.iter().enumerate() {
-        publish_once(
-            &http,
-            &base,
-            &origin,
-            m,
-            &format!("bench-{i}"),
-            "0.0.1",
-            &mut Timings::default(),
-        )
-        .await;
+        publish_once(&http, &base, &origin, m, &format!("bench-{i}"), "0.0.1", &mut Timings::default()).await;
     }
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -271,16 +249,8 @@ async fn run(backend: Backend, a: &Args) -> Option<(f64, Duration, Duration)> {
         tasks.push(tokio::spawn(async move {
             let mut t = Timings::default();
             for v in 0..per {
-                publish_once(
-                    &http,
-                    &base,
-                    &origin,
-                    &m,
-                    &format!("bench-{i}"),
-                    &format!("1.0.{v}"),
-                    &mut t,
-                )
-                .await;
+                publish_once(&http, &base, &origin, &m, &format!("bench-{i}"), &format!("1.0.{v}"), &mut t)
+                    .await;
             }
             t
         }));
@@ -318,10 +288,7 @@ async fn run(backend: Backend, a: &Args) -> Option<(f64, Duration, Duration)> {
 
 fn main() {
     let a = args();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut results = Vec::new();
     for backend in &a.backends {
         if let Some(r) = rt.block_on(run(*backend, &a)) {

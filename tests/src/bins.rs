@@ -20,15 +20,7 @@ pub fn bin(name: &str) -> PathBuf {
         let profile_dir = target_dir();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "tapgate-server",
-            "-p",
-            "tapgate",
-            "--bins",
-        ]);
+        cmd.args(["build", "--quiet", "-p", "tapgate-server", "-p", "tapgate", "--bins"]);
         if release {
             cmd.arg("--release");
         }

@@ -34,11 +34,7 @@ impl Browser {
         let mut line = String::new();
         self.stdout.read_line(&mut line).map_err(|e| e.to_string())?;
         let answer: Value = serde_json::from_str(&line).map_err(|e| format!("driver said {line:?}: {e}"))?;
-        if answer["ok"] == true {
-            Ok(answer["value"].clone())
-        } else {
-            Err(answer["error"].to_string())
-        }
+        if answer["ok"] == true { Ok(answer["value"].clone()) } else { Err(answer["error"].to_string()) }
     }
 
     /// Sends one command; panics with the page's console on failure.
@@ -70,10 +66,7 @@ impl Browser {
     }
 
     pub fn text(&mut self, selector: &str) -> String {
-        self.cmd(json!({ "text": selector }))
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.cmd(json!({ "text": selector })).as_str().unwrap_or_default().to_string()
     }
 }
 

@@ -47,13 +47,7 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("tapgate.db").display());
-        TestDb {
-            url,
-            backend: Backend::Sqlite,
-            dir,
-            pg_admin_url: None,
-            pg_name: None,
-        }
+        TestDb { url, backend: Backend::Sqlite, dir, pg_admin_url: None, pg_name: None }
     }
 
     /// A new PostgreSQL database, or `None` (after a loud message) when PostgreSQL is not
@@ -85,25 +79,13 @@ impl TestDb {
         let _ = conn.close().await;
         let url = with_database(&admin, &name);
         let dir = tempfile::tempdir().expect("tempdir");
-        Some(TestDb {
-            url,
-            backend: Backend::Postgres,
-            dir,
-            pg_admin_url: Some(admin),
-            pg_name: Some(name),
-        })
+        Some(TestDb { url, backend: Backend::Postgres, dir, pg_admin_url: Some(admin), pg_name: Some(name) })
     }
 
     /// Another handle on the same database that does not drop it.
     pub fn borrowed(other: &TestDb) -> TestDb {
         let dir = tempfile::tempdir().expect("tempdir");
-        TestDb {
-            url: other.url.clone(),
-            backend: other.backend,
-            dir,
-            pg_admin_url: None,
-            pg_name: None,
-        }
+        TestDb { url: other.url.clone(), backend: other.backend, dir, pg_admin_url: None, pg_name: None }
     }
 
     /// A data directory next to the database (for the server's `--data-dir`).

@@ -16,11 +16,7 @@ impl Npm {
     pub fn new(dir: &Path, registry: &str) -> Npm {
         let userconfig = dir.join("npmrc");
         std::fs::write(&userconfig, format!("registry={registry}/\n")).expect("write npmrc");
-        Npm {
-            userconfig,
-            cache: dir.join("npm-cache"),
-            registry: registry.to_string(),
-        }
+        Npm { userconfig, cache: dir.join("npm-cache"), registry: registry.to_string() }
     }
 
     fn base(&self, cmd: &mut Command) {
@@ -43,15 +39,10 @@ impl Npm {
 
     /// Starts `npm ARGS` under a pseudo-terminal; its screen goes to a log file.
     pub fn spawn_tty(&self, dir: &Path, args: &[&str]) -> TtyNpm {
-        let log = dir.join(format!(
-            "npm-tty-{}.log",
-            std::process::id() as u64 + rand::random::<u32>() as u64
-        ));
-        let line = std::iter::once("npm")
-            .chain(args.iter().copied())
-            .map(shell_quote)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let log =
+            dir.join(format!("npm-tty-{}.log", std::process::id() as u64 + rand::random::<u32>() as u64));
+        let line =
+            std::iter::once("npm").chain(args.iter().copied()).map(shell_quote).collect::<Vec<_>>().join(" ");
         let mut cmd = Command::new("script");
         cmd.args(["-qfec", &line])
             .arg(&log)
@@ -67,15 +58,11 @@ impl Npm {
     /// The token npm saved for the registry, if any.
     pub fn saved_token(&self) -> Option<String> {
         let text = std::fs::read_to_string(&self.userconfig).ok()?;
-        text.lines()
-            .find_map(|l| l.split_once(":_authToken=").map(|(_, t)| t.trim().to_string()))
+        text.lines().find_map(|l| l.split_once(":_authToken=").map(|(_, t)| t.trim().to_string()))
     }
 
     pub fn set_token(&self, token: &str) {
-        let host = self
-            .registry
-            .trim_start_matches("http://")
-            .trim_start_matches("https://");
+        let host = self.registry.trim_start_matches("http://").trim_start_matches("https://");
         let text = format!("registry={}/\n//{host}/:_authToken={token}\n", self.registry);
         std::fs::write(&self.userconfig, text).expect("write npmrc");
     }
@@ -103,16 +90,10 @@ impl TtyNpm {
         loop {
             let screen = self.screen();
             if let Some(start) = screen.find(prefix) {
-                let url: String = screen[start..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect();
+                let url: String = screen[start..].chars().take_while(|c| !c.is_whitespace()).collect();
                 return url;
             }
-            assert!(
-                Instant::now() < deadline,
-                "npm printed no {prefix}… URL; screen:\n{screen}"
-            );
+            assert!(Instant::now() < deadline, "npm printed no {prefix}… URL; screen:\n{screen}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }

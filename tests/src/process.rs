@@ -36,17 +36,13 @@ impl ServerProcess {
         if let Some(url) = &opts.database_url {
             cmd.arg("--database-url").arg(url);
         }
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(opts.listen.as_deref().unwrap_or("127.0.0.1:0"));
+        cmd.arg("serve").arg("--listen").arg(opts.listen.as_deref().unwrap_or("127.0.0.1:0"));
         cmd.args(&opts.extra_args);
         cmd.env("RUST_LOG", "info,sqlx=warn").env("NO_COLOR", "1");
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn tapgate-server");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
@@ -70,18 +66,8 @@ impl ServerProcess {
             match rx.recv_timeout(remaining) {
                 Ok(line) => {
                     if let Some((base, origin)) = parse_listening(&line) {
-                        let port = base
-                            .rsplit(':')
-                            .next()
-                            .and_then(|p| p.parse().ok())
-                            .expect("port");
-                        return ServerProcess {
-                            child,
-                            base,
-                            origin,
-                            port,
-                            log,
-                        };
+                        let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+                        return ServerProcess { child, base, origin, port, log };
                     }
                 }
                 Err(_) => {
@@ -107,10 +93,7 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(mut self) -> ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

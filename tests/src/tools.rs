@@ -9,19 +9,12 @@ fn required() -> bool {
 }
 
 fn works(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Command::new(program).args(args).output().is_ok_and(|o| o.status.success())
 }
 
 /// Whether every tool is present; prints a loud skip (or panics when required) if not.
 pub fn available(what: &str, tools: &[(&str, &[&str])]) -> bool {
-    let missing: Vec<_> = tools
-        .iter()
-        .filter(|(p, a)| !works(p, a))
-        .map(|(p, _)| *p)
-        .collect();
+    let missing: Vec<_> = tools.iter().filter(|(p, a)| !works(p, a)).map(|(p, _)| *p).collect();
     if missing.is_empty() {
         return true;
     }
@@ -35,33 +28,21 @@ pub fn available(what: &str, tools: &[(&str, &[&str])]) -> bool {
 }
 
 pub fn npm_available() -> bool {
-    available(
-        "npm compatibility test",
-        &[("npm", &["--version"]), ("script", &["--version"])],
-    )
+    available("npm compatibility test", &[("npm", &["--version"]), ("script", &["--version"])])
 }
 
 /// The browser driver's directory (`tests/browser`), when its dependencies are installed.
 pub fn browser_driver() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !available(
-        "browser test",
-        &[("node", &["--version"]), (chromium.as_str(), &["--version"])],
-    ) {
+    if !available("browser test", &[("node", &["--version"]), (chromium.as_str(), &["--version"])]) {
         return None;
     }
     if !dir.join("node_modules/playwright-core").exists() {
         if required() {
-            panic!(
-                "browser test: run `npm ci` in {} first (.ci/run does)",
-                dir.display()
-            );
+            panic!("browser test: run `npm ci` in {} first (.ci/run does)", dir.display());
         }
-        eprintln!(
-            "\n!!!!! SKIPPED: browser test: run `npm ci` in {} (CI does).\n",
-            dir.display()
-        );
+        eprintln!("\n!!!!! SKIPPED: browser test: run `npm ci` in {} (CI does).\n", dir.display());
         return None;
     }
     Some(dir)

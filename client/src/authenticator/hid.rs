@@ -67,11 +67,7 @@ impl Authenticator for HidAuthenticator {
 fn connected() -> Result<Vec<HidInfo>, AuthenticatorError> {
     let infos = call(|| Ok(ctap_hid_fido2::get_fidokey_devices()))
         .map_err(|f| AuthenticatorError::Other(format!("cannot list USB security keys: {}", f.message)))?;
-    if infos.is_empty() {
-        Err(AuthenticatorError::NoDevice)
-    } else {
-        Ok(infos)
-    }
+    if infos.is_empty() { Err(AuthenticatorError::NoDevice) } else { Ok(infos) }
 }
 
 /// Registration with several keys connected: ask which one, marking the keys that already hold
@@ -93,12 +89,10 @@ fn choose_for_registration(infos: &[HidInfo], req: &RegisterRequest) -> Result<K
     }
     let labels: Vec<String> = keys
         .iter()
-        .map(
-            |key| match key.probe(&req.rp_id, &req.client_data_json, &req.exclude_credentials) {
-                Probe::Holds(_) => format!("{} (already enrolled for this account)", key.label),
-                _ => key.label.clone(),
-            },
-        )
+        .map(|key| match key.probe(&req.rp_id, &req.client_data_json, &req.exclude_credentials) {
+            Probe::Holds(_) => format!("{} (already enrolled for this account)", key.label),
+            _ => key.label.clone(),
+        })
         .collect();
     let index = prompt::choose_key(&labels)?;
     Ok(keys.swap_remove(index))
@@ -185,11 +179,8 @@ struct Key {
 
 impl Key {
     fn open(info: &HidInfo) -> Result<Self, AuthenticatorError> {
-        let name = if info.product_string.is_empty() {
-            "FIDO security key"
-        } else {
-            info.product_string.as_str()
-        };
+        let name =
+            if info.product_string.is_empty() { "FIDO security key" } else { info.product_string.as_str() };
         let label = format!("{name} ({:04x}:{:04x})", info.vid, info.pid);
         let mut cfg = Cfg::init();
         // The touch prompt is printed by tapgate itself, on stderr.
@@ -230,11 +221,7 @@ impl Key {
         // PIN/UV auth protocol 1 is the one every CTAP2 key with a PIN supports, unless it says
         // it only has protocol 2.
         let protocols = &info.pin_uv_auth_protocols;
-        let protocol = if protocols.contains(&2) && !protocols.contains(&1) {
-            2
-        } else {
-            1
-        };
+        let protocol = if protocols.contains(&2) && !protocols.contains(&1) { 2 } else { 1 };
         let device = device.with_pin_protocol_version(protocol);
         Ok(Self { label, device, caps })
     }
@@ -243,19 +230,15 @@ impl Key {
     /// the key accepts. The key signs the probe but the result is thrown away.
     fn probe(&self, rp_id: &str, client_data_json: &[u8], ids: &[Vec<u8>]) -> Probe {
         let max_len = self.caps.max_credential_id_length;
-        let ids: Vec<&Vec<u8>> = ids
-            .iter()
-            .filter(|id| max_len == 0 || id.len() <= max_len)
-            .collect();
+        let ids: Vec<&Vec<u8>> = ids.iter().filter(|id| max_len == 0 || id.len() <= max_len).collect();
         let chunk = match self.caps.max_credentials_in_list {
             0 => ids.len().max(1),
             n => n,
         };
         let mut result = Probe::HoldsNone;
         for part in ids.chunks(chunk) {
-            let mut builder = GetAssertionArgsBuilder::new(rp_id, client_data_json)
-                .without_pin_and_uv()
-                .without_up();
+            let mut builder =
+                GetAssertionArgsBuilder::new(rp_id, client_data_json).without_pin_and_uv().without_up();
             for id in part {
                 builder = builder.add_credential_id(id);
             }
@@ -309,10 +292,7 @@ impl Key {
         let att = self.with_pin(uv, make)?;
         let attestation_object = attestation::attestation_object(&att)?;
         let credential_id = attestation::credential_id(&att.auth_data)?;
-        Ok(RegisterResponse {
-            credential_id,
-            attestation_object,
-        })
+        Ok(RegisterResponse { credential_id, attestation_object })
     }
 
     fn assert(&self, req: &AssertRequest, allow: &[Vec<u8>]) -> Result<AssertResponse, AuthenticatorError> {
@@ -337,9 +317,7 @@ impl Key {
             .next()
             .ok_or_else(|| AuthenticatorError::Other("the security key returned no assertion".into()))?;
         if assertion.auth_data.is_empty() || assertion.signature.is_empty() {
-            return Err(AuthenticatorError::Other(
-                "the security key returned an empty assertion".into(),
-            ));
+            return Err(AuthenticatorError::Other("the security key returned an empty assertion".into()));
         }
         let credential_id = match (assertion.credential_id, allow) {
             (id, _) if !id.is_empty() => id,
@@ -397,9 +375,7 @@ impl Key {
     fn error(&self, f: &Failure) -> AuthenticatorError {
         match f.to_error() {
             AuthenticatorError::PinInvalid { retries: None } => {
-                let retries = call(|| self.device.get_pin_retries())
-                    .ok()
-                    .and_then(|n| u32::try_from(n).ok());
+                let retries = call(|| self.device.get_pin_retries()).ok().and_then(|n| u32::try_from(n).ok());
                 AuthenticatorError::PinInvalid { retries }
             }
             other => other,
@@ -432,14 +408,12 @@ fn uv_method(policy: UserVerification, caps: &Caps) -> Result<Uv, AuthenticatorE
 /// ES256 first, then EdDSA, keeping those both the relying party (`rp`) and the key accept.
 /// An empty list means "not stated" and accepts both.
 fn key_types(rp: &[i64], key: &[i64]) -> Result<Vec<CredentialSupportedKeyType>, AuthenticatorError> {
-    let types: Vec<_> = [
-        (ES256, CredentialSupportedKeyType::Ecdsa256),
-        (EDDSA, CredentialSupportedKeyType::Ed25519),
-    ]
-    .into_iter()
-    .filter(|(alg, _)| (rp.is_empty() || rp.contains(alg)) && (key.is_empty() || key.contains(alg)))
-    .map(|(_, key_type)| key_type)
-    .collect();
+    let types: Vec<_> =
+        [(ES256, CredentialSupportedKeyType::Ecdsa256), (EDDSA, CredentialSupportedKeyType::Ed25519)]
+            .into_iter()
+            .filter(|(alg, _)| (rp.is_empty() || rp.contains(alg)) && (key.is_empty() || key.contains(alg)))
+            .map(|(_, key_type)| key_type)
+            .collect();
     if types.is_empty() {
         Err(AuthenticatorError::Unsupported(
             "any signature algorithm the registry accepts (ES256 or EdDSA)".into(),

@@ -120,10 +120,9 @@ impl fmt::Display for AuthenticatorError {
                 f,
                 "the security key's PIN is blocked after too many wrong attempts: the key must be reset"
             ),
-            Self::PinAuthBlocked => write!(
-                f,
-                "too many wrong PINs: unplug the security key, plug it back in and try again"
-            ),
+            Self::PinAuthBlocked => {
+                write!(f, "too many wrong PINs: unplug the security key, plug it back in and try again")
+            }
             Self::Timeout => write!(f, "the security key was not touched in time: try again"),
             Self::Cancelled => write!(f, "the operation was cancelled on the security key"),
             Self::Unsupported(what) => write!(f, "the security key does not support {what}"),

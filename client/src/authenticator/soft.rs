@@ -66,10 +66,7 @@ impl SoftAuthenticator {
                         path.display()
                     ))
                 })?;
-                Ok(Self {
-                    path: path.to_path_buf(),
-                    token,
-                })
+                Ok(Self { path: path.to_path_buf(), token })
             }
             Err(e) if e.kind() == ErrorKind::NotFound => Self::create(path),
             Err(e) => Err(file_error("cannot read software key", path, &e)),
@@ -91,10 +88,7 @@ impl SoftAuthenticator {
         let pem_path = ca_pem_path(path);
         fs::write(&pem_path, pem.as_bytes())
             .map_err(|e| file_error("cannot write attestation CA", &pem_path, &e))?;
-        let me = Self {
-            path: path.to_path_buf(),
-            token,
-        };
+        let me = Self { path: path.to_path_buf(), token };
         me.save()?;
         Ok(me)
     }
@@ -145,10 +139,7 @@ impl Authenticator for SoftAuthenticator {
         }
         let hash = Sha256::digest(&req.client_data_json).to_vec();
         let options = |policy| PublicKeyCredentialCreationOptions {
-            rp: RelyingParty {
-                name: req.rp_name.clone(),
-                id: req.rp_id.clone(),
-            },
+            rp: RelyingParty { name: req.rp_name.clone(), id: req.rp_id.clone() },
             user: User {
                 id: req.user_id.clone(),
                 name: req.user_name.clone(),
@@ -156,10 +147,7 @@ impl Authenticator for SoftAuthenticator {
             },
             // The challenge travels inside clientDataJSON, whose hash is passed separately.
             challenge: Vec::new(),
-            pub_key_cred_params: vec![PubKeyCredParams {
-                type_: "public-key".into(),
-                alg: ES256,
-            }],
+            pub_key_cred_params: vec![PubKeyCredParams { type_: "public-key".into(), alg: ES256 }],
             timeout: Some(TIMEOUT_MS),
             exclude_credentials: Some(
                 req.exclude_credentials
@@ -183,8 +171,7 @@ impl Authenticator for SoftAuthenticator {
             extensions: None,
         };
         let cred = with_uv_fallback(req.user_verification, |policy| {
-            self.token
-                .perform_register(hash.clone(), options(policy), TIMEOUT_MS)
+            self.token.perform_register(hash.clone(), options(policy), TIMEOUT_MS)
         })
         .map_err(map_error)?;
         self.save()?;
@@ -245,11 +232,7 @@ fn request_options(
         rp_id: rp_id.to_string(),
         allow_credentials: ids
             .iter()
-            .map(|id| AllowCredentials {
-                type_: "public-key".into(),
-                id: id.clone(),
-                transports: None,
-            })
+            .map(|id| AllowCredentials { type_: "public-key".into(), id: id.clone(), transports: None })
             .collect(),
         user_verification: policy,
         hints: None,
@@ -320,10 +303,7 @@ mod tests {
         assert!(!der.is_empty());
         // The server's parser accepts it as an attestation CA.
         let _ = ca_list(&pem);
-        assert_eq!(
-            ca_pem_path(Path::new("/x/dev.cbor")),
-            PathBuf::from("/x/dev.cbor.ca.pem")
-        );
+        assert_eq!(ca_pem_path(Path::new("/x/dev.cbor")), PathBuf::from("/x/dev.cbor.ca.pem"));
     }
 
     #[test]
@@ -335,12 +315,8 @@ mod tests {
         let cred = rp
             .register(&mut key, Some(&ca_list(&pem)), UserVerification::Preferred)
             .expect("registration verifies");
-        let first = rp
-            .authenticate(&mut key, &cred, UserVerification::Preferred)
-            .expect("auth");
-        let second = rp
-            .authenticate(&mut key, &cred, UserVerification::Preferred)
-            .expect("auth");
+        let first = rp.authenticate(&mut key, &cred, UserVerification::Preferred).expect("auth");
+        let second = rp.authenticate(&mut key, &cred, UserVerification::Preferred).expect("auth");
         assert!(first.user_verified());
         assert!(second.counter() > first.counter());
     }
@@ -363,9 +339,7 @@ mod tests {
     fn counter_persists_across_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (path, mut key) = new_key(&dir);
-        let reg = key
-            .register(&register_request(b"{}".to_vec(), vec![]))
-            .expect("register");
+        let reg = key.register(&register_request(b"{}".to_vec(), vec![])).expect("register");
         let req = assert_request(b"{}".to_vec(), vec![reg.credential_id.clone()]);
         let a1 = key.assert(&req).expect("assert 1");
         drop(key);
@@ -383,9 +357,7 @@ mod tests {
     fn exclude_list_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_, mut key) = new_key(&dir);
-        let reg = key
-            .register(&register_request(b"{}".to_vec(), vec![]))
-            .expect("register");
+        let reg = key.register(&register_request(b"{}".to_vec(), vec![])).expect("register");
         let again = key.register(&register_request(b"{}".to_vec(), vec![reg.credential_id]));
         assert_eq!(again.err(), Some(AuthenticatorError::AlreadyEnrolled));
         // An unknown credential in the exclude list does not block registration.
@@ -397,8 +369,7 @@ mod tests {
     fn allow_list_without_own_credential_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_, mut key) = new_key(&dir);
-        key.register(&register_request(b"{}".to_vec(), vec![]))
-            .expect("register");
+        key.register(&register_request(b"{}".to_vec(), vec![])).expect("register");
         let res = key.assert(&assert_request(b"{}".to_vec(), vec![vec![9; 32]]));
         assert_eq!(res.err(), Some(AuthenticatorError::NoMatchingCredential));
         let res = key.assert(&assert_request(b"{}".to_vec(), vec![]));
@@ -409,9 +380,7 @@ mod tests {
     fn user_verification_flag_follows_request() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_, mut key) = new_key(&dir);
-        let reg = key
-            .register(&register_request(b"{}".to_vec(), vec![]))
-            .expect("register");
+        let reg = key.register(&register_request(b"{}".to_vec(), vec![])).expect("register");
         let mut req = assert_request(b"{}".to_vec(), vec![reg.credential_id]);
         for (uv, expect_uv) in [
             (UserVerification::Required, true),
@@ -432,10 +401,7 @@ mod tests {
         let (_, mut key) = new_key(&dir);
         let mut req = register_request(b"{}".to_vec(), vec![]);
         req.algorithms = vec![-257];
-        assert!(matches!(
-            key.register(&req),
-            Err(AuthenticatorError::Unsupported(_))
-        ));
+        assert!(matches!(key.register(&req), Err(AuthenticatorError::Unsupported(_))));
     }
 
     #[test]
@@ -443,9 +409,6 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.cbor");
         fs::write(&path, b"not cbor").expect("write");
-        assert!(matches!(
-            SoftAuthenticator::open(&path),
-            Err(AuthenticatorError::Other(_))
-        ));
+        assert!(matches!(SoftAuthenticator::open(&path), Err(AuthenticatorError::Other(_))));
     }
 }

@@ -10,12 +10,7 @@ use crate::output::emit;
 
 /// The approval id in an approval URL (`…/approve/<id>`) or the id itself.
 pub fn approval_id(approval: &str) -> Result<String> {
-    let id = approval
-        .trim()
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
+    let id = approval.trim().trim_end_matches('/').rsplit('/').next().unwrap_or_default();
     if !id.starts_with("apr_") {
         bail!("{approval:?} is not an approval URL or id (they look like …/approve/apr_…)");
     }
@@ -33,19 +28,12 @@ pub async fn run(g: &Global, approval: &str) -> Result<()> {
     if info.status != "pending" {
         bail!("this approval is {}: nothing to approve", info.status);
     }
-    eprintln!(
-        "Approve publishing {}@{} requested by {}",
-        info.package, info.version, info.requested_by
-    );
+    eprintln!("Approve publishing {}@{} requested by {}", info.package, info.version, info.requested_by);
     eprintln!("  tarball {}", info.integrity);
-    let options = info
-        .public_key
-        .as_ref()
-        .context("the registry sent no key challenge")?;
+    let options = info.public_key.as_ref().context("the registry sent no key challenge")?;
     let credential = ceremony::assert(&g.authenticator, options, &origin).await?;
-    let ticket: ApprovalTicket = client
-        .post(&format!("/api/v1/approvals/{id}"), &FinishApproval { credential })
-        .await?;
+    let ticket: ApprovalTicket =
+        client.post(&format!("/api/v1/approvals/{id}"), &FinishApproval { credential }).await?;
     emit(
         g.json,
         &serde_json::json!({
@@ -70,38 +58,14 @@ pub fn npm_login_id(url: &str) -> Option<String> {
 
 /// Finishes an `npm login` started elsewhere by signing in here with a tap.
 async fn approve_npm_login(g: &Global, login_id: &str) -> Result<()> {
-    use tapgate_shared::api::{AuthenticationChallenge, BeginLogin, FinishLogin, LoginResult};
+    use tapgate_shared::api::BeginLogin;
     let username = crate::credentials::saved_username(&g.server)?
         .context("sign in once with `tapgate login --username NAME` so tapgate knows who you are")?;
-    let client = Client::new(&g.server, None)?;
-    let origin = ceremony::origin_of(&g.server)?;
-    let begin: AuthenticationChallenge = client
-        .post(
-            "/api/v1/sessions",
-            &BeginLogin {
-                username: username.clone(),
-                npm_login: Some(login_id.to_string()),
-                token_name: None,
-            },
-        )
-        .await?;
     eprintln!("Signing in as {username} to finish `npm login`.");
-    let credential = ceremony::assert(&g.authenticator, &begin.public_key, &origin).await?;
-    let result: LoginResult = client
-        .post(
-            &format!("/api/v1/sessions/{}", begin.ceremony),
-            &FinishLogin { credential },
-        )
-        .await?;
-    emit(
-        g.json,
-        &serde_json::json!({ "npm_login": "approved", "username": result.username }),
-        || {
-            format!(
-                "Logged in as {} — return to the terminal running `npm login`.",
-                result.username
-            )
-        },
-    );
+    let begin = BeginLogin { username, npm_login: Some(login_id.to_string()), token_name: None };
+    let result = super::login::sign_in_with(g, &begin).await?;
+    emit(g.json, &serde_json::json!({ "npm_login": "approved", "username": result.username }), || {
+        format!("Logged in as {} — return to the terminal running `npm login`.", result.username)
+    });
     Ok(())
 }

@@ -18,11 +18,7 @@ pub async fn run(g: &Global, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Rename { id, name } => {
             let client = super::authed_client(g)?;
             let key: KeyInfo = client
-                .send(
-                    client
-                        .request(Method::PATCH, &format!("/api/v1/keys/{id}"))
-                        .json(&RenameKey { name }),
-                )
+                .send(client.request(Method::PATCH, &format!("/api/v1/keys/{id}")).json(&RenameKey { name }))
                 .await?;
             emit(g.json, &key, || format!("Renamed {} to {:?}.", key.id, key.name));
             Ok(())
@@ -73,21 +69,14 @@ async fn add(g: &Global, invite: Option<&str>, name: &str) -> Result<()> {
     let enroll = |client: Client| {
         let origin = origin.clone();
         async move {
-            let begin: RegistrationChallenge = client
-                .post("/api/v1/keys/registrations", &serde_json::json!({}))
-                .await?;
-            eprintln!(
-                "Enrolling a key for {} on {}.",
-                begin.public_key.user.name, client.base
-            );
+            let begin: RegistrationChallenge =
+                client.post("/api/v1/keys/registrations", &serde_json::json!({})).await?;
+            eprintln!("Enrolling a key for {} on {}.", begin.public_key.user.name, client.base);
             let credential = ceremony::register(&g.authenticator, &begin.public_key, &origin).await?;
             let key: KeyInfo = client
                 .post(
                     &format!("/api/v1/keys/registrations/{}", begin.ceremony),
-                    &FinishRegistration {
-                        name: name.to_string(),
-                        credential,
-                    },
+                    &FinishRegistration { name: name.to_string(), credential },
                 )
                 .await?;
             Ok::<_, anyhow::Error>((begin.public_key.user.name, key))
@@ -98,11 +87,7 @@ async fn add(g: &Global, invite: Option<&str>, name: &str) -> Result<()> {
         None => with_fresh_login(g, enroll).await?,
     };
     emit(g.json, &key, || {
-        let kind = if key.attested {
-            "attested hardware key"
-        } else {
-            "key (not attested)"
-        };
+        let kind = if key.attested { "attested hardware key" } else { "key (not attested)" };
         format!(
             "Enrolled {kind} {:?} ({}) for {user}. Sign in with `tapgate login --username {user}`.",
             key.name, key.id
@@ -127,16 +112,8 @@ async fn list(g: &Global) -> Result<()> {
             if k.suspended_reason.is_some() {
                 flags.push("SUSPENDED");
             }
-            let used = k
-                .last_used_at
-                .as_deref()
-                .map_or("never", |t| t.get(..10).unwrap_or(t));
-            out.push_str(&format!(
-                "{}  {:<28} {:<24} last used {used}\n",
-                k.id,
-                k.name,
-                flags.join(", ")
-            ));
+            let used = k.last_used_at.as_deref().map_or("never", |t| t.get(..10).unwrap_or(t));
+            out.push_str(&format!("{}  {:<28} {:<24} last used {used}\n", k.id, k.name, flags.join(", ")));
         }
         out.trim_end().to_string()
     });
@@ -156,8 +133,6 @@ async fn remove(g: &Global, id: &str) -> Result<()> {
         }
     })
     .await?;
-    emit(g.json, &serde_json::json!({ "removed": id }), || {
-        format!("Removed key {id}.")
-    });
+    emit(g.json, &serde_json::json!({ "removed": id }), || format!("Removed key {id}."));
     Ok(())
 }

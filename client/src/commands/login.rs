@@ -9,29 +9,24 @@ use crate::cli::{Global, LoginArgs};
 use crate::credentials;
 use crate::output::emit;
 
-/// Signs in with a key tap and returns (username, token) without saving.
-pub async fn sign_in(g: &Global, username: &str) -> Result<(String, String)> {
+/// Runs a sign-in ceremony for `begin` with a key tap and returns the registry's answer.
+pub async fn sign_in_with(g: &Global, begin: &BeginLogin) -> Result<LoginResult> {
     let client = Client::new(&g.server, None)?;
     let origin = ceremony::origin_of(&g.server)?;
-    let host = hostname();
-    let begin: AuthenticationChallenge = client
-        .post(
-            "/api/v1/sessions",
-            &BeginLogin {
-                username: username.to_string(),
-                npm_login: None,
-                token_name: Some(format!("tapgate CLI on {host}")),
-            },
-        )
-        .await?;
+    let challenge: AuthenticationChallenge = client.post("/api/v1/sessions", begin).await?;
+    let credential = ceremony::assert(&g.authenticator, &challenge.public_key, &origin).await?;
+    client.post(&format!("/api/v1/sessions/{}", challenge.ceremony), &FinishLogin { credential }).await
+}
+
+/// Signs in with a key tap and returns (username, token) without saving.
+pub async fn sign_in(g: &Global, username: &str) -> Result<(String, String)> {
     eprintln!("Signing in to {} as {username}.", g.server);
-    let credential = ceremony::assert(&g.authenticator, &begin.public_key, &origin).await?;
-    let result: LoginResult = client
-        .post(
-            &format!("/api/v1/sessions/{}", begin.ceremony),
-            &FinishLogin { credential },
-        )
-        .await?;
+    let begin = BeginLogin {
+        username: username.to_string(),
+        npm_login: None,
+        token_name: Some(format!("tapgate CLI on {}", hostname())),
+    };
+    let result = sign_in_with(g, &begin).await?;
     let token = result.token.context("the registry did not return a token")?;
     Ok((result.username, token))
 }
@@ -44,33 +39,21 @@ pub async fn run(g: &Global, args: &LoginArgs) -> Result<()> {
     };
     let (username, token) = sign_in(g, &username).await?;
     let path = credentials::save(&g.server, &token, &username)?;
-    emit(
-        g.json,
-        &serde_json::json!({ "username": username, "server": g.server, "saved_to": path }),
-        || {
-            format!(
-                "Logged in to {} as {username}. Token saved to {}.",
-                g.server,
-                path.display()
-            )
-        },
-    );
+    emit(g.json, &serde_json::json!({ "username": username, "server": g.server, "saved_to": path }), || {
+        format!("Logged in to {} as {username}. Token saved to {}.", g.server, path.display())
+    });
     Ok(())
 }
 
 pub fn logout(g: &Global) -> Result<()> {
     let had = credentials::forget(&g.server)?;
-    emit(
-        g.json,
-        &serde_json::json!({ "server": g.server, "forgotten": had }),
-        || {
-            if had {
-                format!("Logged out of {}.", g.server)
-            } else {
-                format!("You were not logged in to {}.", g.server)
-            }
-        },
-    );
+    emit(g.json, &serde_json::json!({ "server": g.server, "forgotten": had }), || {
+        if had {
+            format!("Logged out of {}.", g.server)
+        } else {
+            format!("You were not logged in to {}.", g.server)
+        }
+    });
     Ok(())
 }
 

@@ -31,11 +31,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 pub fn authed_client(g: &crate::cli::Global) -> Result<Client> {
     let token = crate::credentials::token_for(&g.server)?;
     if token.is_none() {
-        anyhow::bail!(
-            "you are not logged in to {}: run `tapgate login --server {}`",
-            g.server,
-            g.server
-        );
+        anyhow::bail!("you are not logged in to {}: run `tapgate login --server {}`", g.server, g.server);
     }
     Client::new(&g.server, token)
 }

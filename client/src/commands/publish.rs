@@ -25,26 +25,15 @@ pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
     let approval: ApprovalInfo = client
         .post(
             "/api/v1/approvals",
-            &CreateApproval {
-                package: name.clone(),
-                version: version.clone(),
-                integrity: integrity.clone(),
-            },
+            &CreateApproval { package: name.clone(), version: version.clone(), integrity: integrity.clone() },
         )
         .await?;
-    let options = approval
-        .public_key
-        .as_ref()
-        .context("the registry sent no key challenge")?;
+    let options = approval.public_key.as_ref().context("the registry sent no key challenge")?;
     eprintln!("Approve publishing {name}@{version}");
     eprintln!("  tarball {integrity}");
     let credential = ceremony::assert(&g.authenticator, options, &origin).await?;
-    let ticket: ApprovalTicket = client
-        .post(
-            &format!("/api/v1/approvals/{}", approval.id),
-            &FinishApproval { credential },
-        )
-        .await?;
+    let ticket: ApprovalTicket =
+        client.post(&format!("/api/v1/approvals/{}", approval.id), &FinishApproval { credential }).await?;
 
     let bare = name.rsplit('/').next().unwrap_or(&name);
     let filename = format!("{bare}-{version}.tgz");
@@ -77,10 +66,8 @@ pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
         .header("npm-otp", &ticket.ticket)
         .json(&body);
     client.execute(req).await?;
-    emit(
-        g.json,
-        &json!({ "name": name, "version": version, "integrity": integrity }),
-        || format!("Published {name}@{version}\n  integrity {integrity}"),
-    );
+    emit(g.json, &json!({ "name": name, "version": version, "integrity": integrity }), || {
+        format!("Published {name}@{version}\n  integrity {integrity}")
+    });
     Ok(())
 }

@@ -18,9 +18,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Fatal(format!("cannot listen on {}: {e}", settings.listen)))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Fatal(format!("cannot read the listening address: {e}")))?;
+    let bound =
+        listener.local_addr().map_err(|e| Fatal(format!("cannot read the listening address: {e}")))?;
     let origin = match &settings.origin {
         Some(origin) => origin.clone(),
         None => default_origin(bound)?,

@@ -11,13 +11,7 @@ use crate::store::tokens::TokenSource;
 pub async fn run(cmd: TokenCommand, store: &Store) -> Result<(), Fatal> {
     let now = SystemClock.now();
     match cmd {
-        TokenCommand::Issue {
-            name,
-            scope,
-            expires_days,
-            label,
-            json,
-        } => {
+        TokenCommand::Issue { name, scope, expires_days, label, json } => {
             let scopes = scope
                 .iter()
                 .map(|s| {
@@ -25,10 +19,8 @@ pub async fn run(cmd: TokenCommand, store: &Store) -> Result<(), Fatal> {
                         .ok_or_else(|| Fatal(format!("unknown scope {s:?}: use read, publish or admin")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let user = store
-                .user_by_name(&name)
-                .await?
-                .ok_or_else(|| Fatal(format!("no user named {name:?}")))?;
+            let user =
+                store.user_by_name(&name).await?.ok_or_else(|| Fatal(format!("no user named {name:?}")))?;
             if user.disabled {
                 return Err(Fatal(format!("user {name:?} is disabled")));
             }
@@ -38,9 +30,8 @@ pub async fn run(cmd: TokenCommand, store: &Store) -> Result<(), Fatal> {
                 )));
             }
             let expires_at = expires_days.map(|d| now + i64::from(d) * 86_400);
-            let (record, secret) = store
-                .issue_token(&user.id, &label, &scopes, expires_at, TokenSource::Issued, now)
-                .await?;
+            let (record, secret) =
+                store.issue_token(&user.id, &label, &scopes, expires_at, TokenSource::Issued, now).await?;
             if json {
                 println!(
                     "{}",

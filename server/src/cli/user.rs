@@ -18,10 +18,8 @@ pub async fn run(cmd: UserCommand, settings: &Settings, store: &Store) -> Result
             print_invite(settings, store, &user.id, &user.name, json, now).await
         }
         UserCommand::Invite { name, json } => {
-            let user = store
-                .user_by_name(&name)
-                .await?
-                .ok_or_else(|| Fatal(format!("no user named {name:?}")))?;
+            let user =
+                store.user_by_name(&name).await?.ok_or_else(|| Fatal(format!("no user named {name:?}")))?;
             if user.disabled {
                 return Err(Fatal(format!("user {name:?} is disabled")));
             }
@@ -75,10 +73,7 @@ async fn print_invite(
     let origin = origin_for_links(settings)?;
     let url = format!("{}/enroll?invite={token}", origin.as_str().trim_end_matches('/'));
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "user": name, "invite_url": url, "invite_token": token })
-        );
+        println!("{}", serde_json::json!({ "user": name, "invite_url": url, "invite_token": token }));
     } else {
         println!("Created an invite for {name}. It works once and expires in 7 days:\n{url}");
     }

@@ -81,11 +81,8 @@ pub async fn create(
         .rp
         .begin_authentication(credentials, Some(challenge))
         .map_err(|f| ApiError::internal(f.message()))?;
-    let stored = serde_json::to_string(&StoredCeremony {
-        state: auth_state,
-        options: options.clone(),
-    })
-    .map_err(ApiError::internal)?;
+    let stored = serde_json::to_string(&StoredCeremony { state: auth_state, options: options.clone() })
+        .map_err(ApiError::internal)?;
     let id = secrets::capability_id("apr_");
     let done = secrets::generate(SecretKind::Session);
     let now = state.now();
@@ -134,11 +131,7 @@ pub fn status_of(a: &Approval, now: i64) -> &'static str {
     if a.used_at.is_some() {
         "used"
     } else if a.approved_at.is_some() {
-        if a.ticket_expires_at.is_some_and(|t| t > now) {
-            "approved"
-        } else {
-            "expired"
-        }
+        if a.ticket_expires_at.is_some_and(|t| t > now) { "approved" } else { "expired" }
     } else if a.expires_at <= now || a.failed_attempts >= MAX_FAILED_ATTEMPTS {
         "expired"
     } else {
@@ -201,16 +194,12 @@ pub async fn finish(
         }
         "used" => return Err(gone("this approval was already used for a publish")),
         _ => {
-            return Err(gone(
-                "this approval expired (or had too many failed taps): start the publish again",
-            ));
+            return Err(gone("this approval expired (or had too many failed taps): start the publish again"));
         }
     }
     let stored: StoredCeremony = ceremonies::decode(&approval.auth_state)?;
     if crate::ceremonies::challenge_of(&stored.state).as_deref() != Some(approval.challenge.as_slice()) {
-        return Err(ApiError::internal(
-            "approval ceremony challenge does not match its intent",
-        ));
+        return Err(ApiError::internal("approval ceremony challenge does not match its intent"));
     }
     let state_json =
         serde_json::to_string(&StoredState::Authentication(stored.state)).map_err(ApiError::internal)?;
@@ -270,9 +259,7 @@ pub async fn finish(
         user_verified: verified.user_verified,
     };
     if !state.store.approve(&approval.id, &approved, now).await? {
-        return Err(gone(
-            "this approval changed meanwhile (approved elsewhere or expired)",
-        ));
+        return Err(gone("this approval changed meanwhile (approved elsewhere or expired)"));
     }
     tracing::info!(
         approval_id = %short(&approval.id),
@@ -281,11 +268,7 @@ pub async fn finish(
         key_id = %verified.key.id,
         "publish approved with a security key"
     );
-    Ok(ApprovalTicket {
-        ticket: ticket.plaintext,
-        code,
-        expires_at: rfc3339(ticket_expires_at),
-    })
+    Ok(ApprovalTicket { ticket: ticket.plaintext, code, expires_at: rfc3339(ticket_expires_at) })
 }
 
 /// Finds the approval an `npm-otp` value stands for: a ticket, or a typed code bound to exactly
@@ -305,10 +288,7 @@ pub async fn redeemable(
     }
     if otp.len() == 8 {
         let hash = secrets::hash(&otp.to_ascii_uppercase());
-        return Ok(state
-            .store
-            .approval_by_code(package, version, integrity, user_id, &hash)
-            .await?);
+        return Ok(state.store.approval_by_code(package, version, integrity, user_id, &hash).await?);
     }
     Ok(None)
 }
@@ -332,10 +312,7 @@ pub fn refusal(
         return Some("this ticket expired (tickets last 5 minutes): publish again".into());
     }
     if a.package != package || a.version != version {
-        return Some(format!(
-            "this ticket approves {}@{}, not {package}@{version}",
-            a.package, a.version
-        ));
+        return Some(format!("this ticket approves {}@{}, not {package}@{version}", a.package, a.version));
     }
     if a.integrity != integrity {
         return Some(format!(

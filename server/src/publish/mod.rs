@@ -20,9 +20,7 @@ pub async fn policy_for(state: &AppState, package: &str) -> ApiResult<PackagePol
 }
 
 pub fn default_policy(state: &AppState) -> PackagePolicy {
-    PackagePolicy {
-        second_factor: state.config.default_policy,
-    }
+    PackagePolicy { second_factor: state.config.default_policy }
 }
 
 pub fn requires_key(policy: &PackagePolicy) -> bool {

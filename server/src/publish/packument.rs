@@ -37,20 +37,13 @@ fn mismatch(message: impl Into<String>) -> ApiError {
 pub fn parse_upload(name: &str, body: &[u8], max_tarball_bytes: usize) -> Result<Upload, ApiError> {
     validate_package_name(name).map_err(|m| ApiError::bad_request(ErrorCode::InvalidName, m))?;
     let doc: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
-            ErrorCode::InvalidJson,
-            format!("the publish body is not valid JSON: {e}"),
-        )
+        ApiError::bad_request(ErrorCode::InvalidJson, format!("the publish body is not valid JSON: {e}"))
     })?;
-    let doc = doc
-        .as_object()
-        .ok_or_else(|| bad("the publish body must be a JSON object (a packument)"))?;
+    let doc = doc.as_object().ok_or_else(|| bad("the publish body must be a JSON object (a packument)"))?;
     if let Some(doc_name) = doc.get("name").and_then(Value::as_str)
         && doc_name != name
     {
-        return Err(bad(format!(
-            "the document names package {doc_name:?} but was sent to {name:?}"
-        )));
+        return Err(bad(format!("the document names package {doc_name:?} but was sent to {name:?}")));
     }
     let versions = doc
         .get("versions")
@@ -63,19 +56,12 @@ pub fn parse_upload(name: &str, body: &[u8], max_tarball_bytes: usize) -> Result
         return Err(bad("the publish body has no version"));
     };
     validate_version(version).map_err(bad)?;
-    let manifest = manifest
-        .as_object()
-        .ok_or_else(|| bad("the version entry must be an object"))?
-        .clone();
+    let manifest = manifest.as_object().ok_or_else(|| bad("the version entry must be an object"))?.clone();
     if manifest.get("name").and_then(Value::as_str) != Some(name) {
-        return Err(bad(format!(
-            "the version's manifest must have \"name\": {name:?}"
-        )));
+        return Err(bad(format!("the version's manifest must have \"name\": {name:?}")));
     }
     if manifest.get("version").and_then(Value::as_str) != Some(version.as_str()) {
-        return Err(bad(format!(
-            "the version's manifest must have \"version\": {version:?}"
-        )));
+        return Err(bad(format!("the version's manifest must have \"version\": {version:?}")));
     }
     let attachments = doc
         .get("_attachments")
@@ -94,9 +80,8 @@ pub fn parse_upload(name: &str, body: &[u8], max_tarball_bytes: usize) -> Result
     if data.len() / 4 * 3 > max_tarball_bytes + 3 {
         return Err(too_large(max_tarball_bytes));
     }
-    let tarball = STANDARD
-        .decode(data)
-        .map_err(|e| bad(format!("the tarball attachment is not valid base64: {e}")))?;
+    let tarball =
+        STANDARD.decode(data).map_err(|e| bad(format!("the tarball attachment is not valid base64: {e}")))?;
     if tarball.len() > max_tarball_bytes {
         return Err(too_large(max_tarball_bytes));
     }

@@ -11,15 +11,10 @@ const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 pub fn manifest_identity(tarball: &[u8]) -> Result<(String, String), String> {
     let gz = flate2::read::GzDecoder::new(tarball).take(MAX_UNPACKED_BYTES);
     let mut archive = tar::Archive::new(gz);
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("the tarball is not a gzipped tar archive: {e}"))?;
+    let entries = archive.entries().map_err(|e| format!("the tarball is not a gzipped tar archive: {e}"))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("the tarball is corrupt: {e}"))?;
-        let path = entry
-            .path()
-            .map_err(|e| format!("the tarball has a bad path: {e}"))?
-            .into_owned();
+        let path = entry.path().map_err(|e| format!("the tarball has a bad path: {e}"))?.into_owned();
         let parts: Vec<_> = path.components().collect();
         if parts.len() == 2 && parts[1].as_os_str() == "package.json" {
             let mut text = String::new();
@@ -50,9 +45,7 @@ pub mod tests {
         header.set_size(package_json.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        builder
-            .append_data(&mut header, "package/package.json", package_json.as_bytes())
-            .unwrap();
+        builder.append_data(&mut header, "package/package.json", package_json.as_bytes()).unwrap();
         let tar = builder.into_inner().unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut gz, &tar).unwrap();

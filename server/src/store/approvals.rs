@@ -204,11 +204,7 @@ impl Store {
             return Ok(DonePoll::Gone);
         }
         if approved_at.is_none() {
-            return Ok(if expires_at > now {
-                DonePoll::Pending
-            } else {
-                DonePoll::Gone
-            });
+            return Ok(if expires_at > now { DonePoll::Pending } else { DonePoll::Gone });
         }
         if ticket_expires_at.is_none_or(|t| t <= now) {
             return Ok(DonePoll::Gone);

@@ -111,9 +111,7 @@ impl Store {
             }
             tx.commit().await?;
         });
-        self.key_by_id(&id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("stored key vanished".into()))
+        self.key_by_id(&id).await?.ok_or_else(|| StoreError::Corrupt("stored key vanished".into()))
     }
 
     pub async fn key_by_id(&self, id: &str) -> StoreResult<Option<SecurityKey>> {
@@ -199,11 +197,7 @@ impl Store {
             .await?
             .rows_affected()
         });
-        Ok(if n == 1 {
-            CounterUpdate::Updated
-        } else {
-            CounterUpdate::Lost
-        })
+        Ok(if n == 1 { CounterUpdate::Updated } else { CounterUpdate::Lost })
     }
 
     /// Refuses a key from now on.

@@ -120,9 +120,8 @@ impl Store {
                 .map_err(|e| StoreError::Config(format!("invalid PostgreSQL database URL: {e}")))?;
             // One direct attempt first, so that a refused connection or a wrong password is
             // reported as such instead of as a pool time-out.
-            let probe = sqlx::PgConnection::connect_with(&options)
-                .await
-                .map_err(|e| connect_error(url, e))?;
+            let probe =
+                sqlx::PgConnection::connect_with(&options).await.map_err(|e| connect_error(url, e))?;
             let _ = probe.close().await;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -190,11 +189,7 @@ pub fn redact_url(url: &str) -> String {
             parsed.to_string()
         }
         Ok(parsed) => parsed.to_string(),
-        Err(_) => url
-            .split('@')
-            .next_back()
-            .map(|s| format!("…@{s}"))
-            .unwrap_or_default(),
+        Err(_) => url.split('@').next_back().map(|s| format!("…@{s}")).unwrap_or_default(),
     }
 }
 

@@ -86,10 +86,6 @@ impl Store {
                 .await?
                 .rows_affected()
         });
-        Ok(if won == 1 {
-            LoginPoll::Approved { user_id }
-        } else {
-            LoginPoll::Gone
-        })
+        Ok(if won == 1 { LoginPoll::Approved { user_id } } else { LoginPoll::Gone })
     }
 }

@@ -18,10 +18,7 @@ pub struct User {
 
 macro_rules! select_users {
     ($rest:literal) => {
-        concat!(
-            "SELECT id, name, admin, disabled, webauthn_handle, created_at FROM users ",
-            $rest
-        )
+        concat!("SELECT id, name, admin, disabled, webauthn_handle, created_at FROM users ", $rest)
     };
 }
 
@@ -54,9 +51,9 @@ impl Store {
         });
         match result.map_err(StoreError::from) {
             Ok(_) => Ok(user),
-            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
-                "a user named {name:?} already exists"
-            ))),
+            Err(StoreError::Conflict(_)) => {
+                Err(StoreError::Conflict(format!("a user named {name:?} already exists")))
+            }
             Err(e) => Err(e),
         }
     }

@@ -50,10 +50,7 @@ impl AttestationTrust {
         if list.is_empty() {
             return Err(format!("no CA certificates found in {}", path.display()));
         }
-        Ok(Self {
-            cas: Some(list),
-            aaguids,
-        })
+        Ok(Self { cas: Some(list), aaguids })
     }
 
     /// Only an AAGUID allowlist, e.g. in addition to CAs loaded separately.

@@ -129,21 +129,13 @@ impl From<WebauthnError> for CeremonyFailure {
 
 /// The algorithms security keys use, most preferred first.
 fn algorithms() -> Vec<COSEAlgorithm> {
-    vec![
-        COSEAlgorithm::ES256,
-        COSEAlgorithm::EDDSA,
-        COSEAlgorithm::ES384,
-        COSEAlgorithm::RS256,
-    ]
+    vec![COSEAlgorithm::ES256, COSEAlgorithm::EDDSA, COSEAlgorithm::ES384, COSEAlgorithm::RS256]
 }
 
 impl RelyingParty {
     /// A relying party whose id is the origin's host.
     pub fn new(origin: &Url, trust: AttestationTrust) -> Result<Self, String> {
-        let rp_id = origin
-            .host_str()
-            .ok_or_else(|| format!("origin {origin} has no host"))?
-            .to_string();
+        let rp_id = origin.host_str().ok_or_else(|| format!("origin {origin} has no host"))?.to_string();
         let core = WebauthnCore::new_unsafe_experts_only(
             "tapgate",
             &rp_id,
@@ -152,12 +144,7 @@ impl RelyingParty {
             Some(false),
             Some(false),
         );
-        Ok(Self {
-            core,
-            origin: origin.clone(),
-            rp_id,
-            trust,
-        })
+        Ok(Self { core, origin: origin.clone(), rp_id, trust })
     }
 
     /// Starts enrolling a key for a user; `exclude` are the user's existing credential ids.
@@ -263,9 +250,7 @@ fn with_challenge(
     let replaced: AuthenticationState =
         serde_json::from_value(value).map_err(|e| CeremonyFailure::Invalid(e.to_string()))?;
     if state_challenge(&replaced).as_deref() != Some(&challenge[..]) {
-        return Err(CeremonyFailure::Invalid(
-            "could not set the ceremony challenge".into(),
-        ));
+        return Err(CeremonyFailure::Invalid("could not set the ceremony challenge".into()));
     }
     Ok(replaced)
 }

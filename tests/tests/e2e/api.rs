@@ -12,22 +12,11 @@ async fn health_and_readiness(backend: Backend) {
     let Some(app) = TestApp::new(backend).await else {
         return;
     };
-    let live: Value = app
-        .http
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let live: Value = app.get_json("/healthz").await;
     assert_eq!(live["status"], "ok");
     let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(
-        resp.headers().contains_key("x-request-id"),
-        "every response carries a request id"
-    );
+    assert!(resp.headers().contains_key("x-request-id"), "every response carries a request id");
     // With the database gone, readiness fails (and liveness does not).
     app.store().close().await;
     let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
@@ -43,16 +32,7 @@ async fn tokens_are_listed_created_and_revoked(backend: Backend) {
     let alice = app.user("alice", false).await;
     let token = app.token(&alice, &[Scope::Read, Scope::Publish]).await;
 
-    let who: Value = app
-        .http
-        .get(app.url("/api/v1/whoami"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let who: Value = app.get_json_as("/api/v1/whoami", &token).await;
     assert_eq!(who["username"], "alice");
     assert_eq!(who["admin"], false);
 
@@ -91,22 +71,11 @@ async fn tokens_are_listed_created_and_revoked(backend: Backend) {
         .unwrap();
     expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
 
-    let list: Value = app
-        .http
-        .get(app.url("/api/v1/tokens"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json_as("/api/v1/tokens", &token).await;
     let tokens = list["tokens"].as_array().unwrap();
     assert_eq!(tokens.len(), 2);
     assert!(
-        tokens
-            .iter()
-            .all(|t| t.get("token").is_none() && t.get("token_hash").is_none()),
+        tokens.iter().all(|t| t.get("token").is_none() && t.get("token_hash").is_none()),
         "no secrets listed: {list}"
     );
     assert_eq!(tokens.iter().filter(|t| t["current"] == true).count(), 1);
@@ -131,13 +100,7 @@ async fn tokens_are_listed_created_and_revoked(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let resp = app
-        .http
-        .get(app.url("/api/v1/whoami"))
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.http.get(app.url("/api/v1/whoami")).bearer_auth(&reader).send().await.unwrap();
     expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // Expiry follows the injected clock.
@@ -154,23 +117,11 @@ async fn tokens_are_listed_created_and_revoked(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        app.http
-            .get(app.url("/api/v1/whoami"))
-            .bearer_auth(&short)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.http.get(app.url("/api/v1/whoami")).bearer_auth(&short).send().await.unwrap().status(),
         StatusCode::OK
     );
     app.clock.advance(61);
-    let resp = app
-        .http
-        .get(app.url("/api/v1/whoami"))
-        .bearer_auth(&short)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.http.get(app.url("/api/v1/whoami")).bearer_auth(&short).send().await.unwrap();
     expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
@@ -181,48 +132,18 @@ async fn bad_input_gets_envelopes_never_500s() {
     let token = app.token(&alice, &[Scope::Read]).await;
     let post = || app.http.post(app.url("/api/v1/tokens")).bearer_auth(&token);
 
-    let resp = post()
-        .header("content-type", "application/json")
-        .body("{\"name\": ")
-        .send()
-        .await
-        .unwrap();
+    let resp = post().header("content-type", "application/json").body("{\"name\": ").send().await.unwrap();
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_json").await;
-    let resp = post()
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let resp = post().header("content-type", "text/plain").body("{}").send().await.unwrap();
     expect_error(resp, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
-    let resp = post()
-        .json(&json!({"name": 5, "scopes": ["read"]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post().json(&json!({"name": 5, "scopes": ["read"]})).send().await.unwrap();
     expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_json").await;
-    let resp = post()
-        .json(&json!({"name": "x", "scopes": ["root"]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post().json(&json!({"name": "x", "scopes": ["root"]})).send().await.unwrap();
     expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_json").await;
-    let resp = post()
-        .json(&json!({"name": "x", "scopes": []}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post().json(&json!({"name": "x", "scopes": []})).send().await.unwrap();
     expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
-    let big = format!(
-        "{{\"name\": \"{}\", \"scopes\": [\"read\"]}}",
-        "x".repeat(200 * 1024)
-    );
-    let resp = post()
-        .header("content-type", "application/json")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
+    let big = format!("{{\"name\": \"{}\", \"scopes\": [\"read\"]}}", "x".repeat(200 * 1024));
+    let resp = post().header("content-type", "application/json").body(big).send().await.unwrap();
     expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     let resp = app.http.get(app.url("/no/such/route")).send().await.unwrap();
@@ -230,19 +151,8 @@ async fn bad_input_gets_envelopes_never_500s() {
     let resp = app.http.put(app.url("/healthz")).send().await.unwrap();
     expect_error(resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
-    for auth in [
-        "",
-        "Bearer",
-        "Bearer tg_api_nope",
-        "Basic dXNlcjpwYXNz",
-        "Bearer \u{7f}",
-    ] {
-        let resp = app
-            .http
-            .get(app.url("/api/v1/whoami"))
-            .header("authorization", auth)
-            .send()
-            .await;
+    for auth in ["", "Bearer", "Bearer tg_api_nope", "Basic dXNlcjpwYXNz", "Bearer \u{7f}"] {
+        let resp = app.http.get(app.url("/api/v1/whoami")).header("authorization", auth).send().await;
         let Ok(resp) = resp else { continue }; // reqwest refuses some header values itself
         let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
         assert!(!msg.contains("tg_api_nope"), "the token is never echoed");

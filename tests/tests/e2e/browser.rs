@@ -30,15 +30,8 @@ fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     let data = dir.path().join("data");
     let server = ServerProcess::start(&data, &ServeOptions::default());
     let registry = server.origin.clone();
-    let (_, out, _) = server_cli(
-        &data,
-        None,
-        &["--origin", &registry, "user", "add", "carol", "--json"],
-    );
-    let invite_url = serde_json::from_str::<Value>(&out).unwrap()["invite_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, out, _) = server_cli(&data, None, &["--origin", &registry, "user", "add", "carol", "--json"]);
+    let invite_url = serde_json::from_str::<Value>(&out).unwrap()["invite_url"].as_str().unwrap().to_string();
     let mut browser = Browser::start(&driver);
 
     // Enroll the first key with the invite.
@@ -50,34 +43,20 @@ fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     assert!(status.contains("“virtual key” is enrolled for carol"), "{status}");
     screenshot(&mut browser, "enrolled");
     let creds = browser.cmd(json!({"credentials": true}));
-    assert_eq!(
-        creds.as_array().unwrap().len(),
-        1,
-        "the virtual authenticator holds one credential"
-    );
+    assert_eq!(creds.as_array().unwrap().len(), 1, "the virtual authenticator holds one credential");
     // The invite is spent: the page says so.
     browser.goto(&invite_url);
     browser.fill("#key-name", "again");
     browser.click("#enroll");
     browser.wait_for("#status[data-state=error]");
-    assert!(
-        browser
-            .text("#status")
-            .contains("invite is unknown, expired or already used")
-    );
+    assert!(browser.text("#status").contains("invite is unknown, expired or already used"));
 
     // Sign in, land on /keys, rename the key.
     browser.goto(&format!("{registry}/login"));
     browser.fill("#username", "carol");
     browser.click("#login");
     browser.wait_for("#keys tbody tr");
-    assert!(
-        browser
-            .cmd(json!({"url": true}))
-            .as_str()
-            .unwrap()
-            .ends_with("/keys")
-    );
+    assert!(browser.cmd(json!({"url": true})).as_str().unwrap().ends_with("/keys"));
     assert!(browser.text("#keys tbody").contains("virtual key"));
     browser.click("#keys tbody tr button.rename");
     browser.fill("#keys tbody tr input.rename-input", "desk key");
@@ -91,10 +70,7 @@ fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     browser.click("#login");
     browser.wait_for("#status[data-state=error]");
     let refusal = browser.text("#status");
-    assert!(
-        refusal.contains("cancelled or timed out") || refusal.contains("not enrolled"),
-        "{refusal}"
-    );
+    assert!(refusal.contains("cancelled or timed out") || refusal.contains("not enrolled"), "{refusal}");
 
     // npm login through the login page.
     let npm = Npm::new(dir.path(), &registry);
@@ -111,12 +87,7 @@ fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     assert_eq!(String::from_utf8_lossy(&who.stdout).trim(), "carol");
 
     // npm publish, approved on the approval page.
-    let pkg = package_dir(
-        dir.path(),
-        "paged",
-        "1.0.0",
-        "module.exports = 'approved in a browser';\n",
-    );
+    let pkg = package_dir(dir.path(), "paged", "1.0.0", "module.exports = 'approved in a browser';\n");
     let publish = npm.spawn_tty(&pkg, &["publish"]);
     let url = publish.wait_for_url(&format!("{registry}/approve/apr_"), Duration::from_secs(60));
     browser.goto(&url);
@@ -128,11 +99,7 @@ fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     assert!(integrity.starts_with("sha512-"));
     browser.click("#approve");
     browser.wait_for("#status[data-state=ok]");
-    assert!(
-        browser
-            .text("#status")
-            .contains("Approved — return to your terminal")
-    );
+    assert!(browser.text("#status").contains("Approved — return to your terminal"));
     browser.wait_for("#code-box:not(.hidden)");
     assert_eq!(browser.text("#code").len(), 8);
     screenshot(&mut browser, "approved");

@@ -8,10 +8,7 @@ use tapgate_tests::process::{ServeOptions, ServerProcess, server_cli, tapgate_cl
 fn soft_key(dir: &std::path::Path, name: &str) -> (String, std::path::PathBuf) {
     let path = dir.join(name);
     authenticator::open(&AuthenticatorChoice::Soft(path.clone())).unwrap();
-    (
-        format!("soft:{}", path.display()),
-        authenticator::soft::ca_pem_path(&path),
-    )
+    (format!("soft:{}", path.display()), authenticator::soft::ca_pem_path(&path))
 }
 
 fn json(out: &str) -> Value {
@@ -32,11 +29,7 @@ fn enroll_login_list_add_remove_with_the_cli() {
     };
     let server = ServerProcess::start(&data, &opts);
     let registry = server.origin.clone();
-    let (_, added, _) = server_cli(
-        &data,
-        None,
-        &["--origin", &registry, "user", "add", "alice", "--json"],
-    );
+    let (_, added, _) = server_cli(&data, None, &["--origin", &registry, "user", "add", "alice", "--json"]);
     let invite_url = json(&added)["invite_url"].as_str().unwrap().to_string();
     let run = |key: &str, args: &[&str]| {
         let mut all = vec!["--server", registry.as_str(), "--authenticator", key];
@@ -44,40 +37,21 @@ fn enroll_login_list_add_remove_with_the_cli() {
         tapgate_cli(&cfg, &all, &[])
     };
 
-    let (status, out, err) = run(
-        &main_key,
-        &[
-            "key",
-            "add",
-            "--invite",
-            &invite_url,
-            "--name",
-            "main key",
-            "--json",
-        ],
-    );
+    let (status, out, err) =
+        run(&main_key, &["key", "add", "--invite", &invite_url, "--name", "main key", "--json"]);
     assert!(status.success(), "{err}");
     let key = json(&out);
     assert_eq!(key["name"], "main key");
     assert_eq!(key["attested"], true, "chains to the configured CA");
     assert_eq!(key["attestation_format"], "packed");
 
-    let (status, _, err) = run(
-        &backup_key,
-        &["key", "add", "--invite", &invite_url, "--name", "again"],
-    );
+    let (status, _, err) = run(&backup_key, &["key", "add", "--invite", &invite_url, "--name", "again"]);
     assert!(!status.success());
-    assert!(
-        err.contains("invite is unknown, expired or already used"),
-        "{err}"
-    );
+    assert!(err.contains("invite is unknown, expired or already used"), "{err}");
 
     let (status, _, err) = run(&stranger_key, &["login", "--username", "alice"]);
     assert!(!status.success());
-    assert!(
-        err.contains("none of the connected security keys is enrolled"),
-        "{err}"
-    );
+    assert!(err.contains("none of the connected security keys is enrolled"), "{err}");
 
     let (status, out, err) = run(&main_key, &["login", "--username", "alice"]);
     assert!(status.success(), "{err}");
@@ -86,10 +60,7 @@ fn enroll_login_list_add_remove_with_the_cli() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let (status, out, _) = run(&main_key, &["whoami"]);
     assert!(status.success());
@@ -105,10 +76,7 @@ fn enroll_login_list_add_remove_with_the_cli() {
     assert_eq!(json(&out)["keys"].as_array().unwrap().len(), 2);
     let (status, out, _) = run(&main_key, &["key", "list"]);
     assert!(status.success());
-    assert!(
-        out.contains("main key") && out.contains("attested") && out.contains("backup"),
-        "{out}"
-    );
+    assert!(out.contains("main key") && out.contains("attested") && out.contains("backup"), "{out}");
 
     let id = backup["id"].as_str().unwrap();
     let (status, _, err) = run(&main_key, &["key", "remove", id]);
@@ -124,9 +92,6 @@ fn enroll_login_list_add_remove_with_the_cli() {
     let (status, _, err) = run(&main_key, &["whoami"]);
     assert!(!status.success() && err.contains("not logged in"), "{err}");
     for secret in ["tg_inv_", "tg_api_"] {
-        assert!(
-            !server.log().contains(secret),
-            "no {secret} secret in the server log"
-        );
+        assert!(!server.log().contains(secret), "no {secret} secret in the server log");
     }
 }

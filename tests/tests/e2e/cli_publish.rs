@@ -33,11 +33,7 @@ fn publish_approve_verify_and_owners_with_the_cli() {
     let server = ServerProcess::start(&data, &ServeOptions::default());
     let registry = server.origin.clone();
     let setup = |user: &str, key: &str, cfg: &std::path::Path| {
-        let (_, out, _) = server_cli(
-            &data,
-            None,
-            &["--origin", &registry, "user", "add", user, "--json"],
-        );
+        let (_, out, _) = server_cli(&data, None, &["--origin", &registry, "user", "add", user, "--json"]);
         let invite = json(&out)["invite_url"].as_str().unwrap().to_string();
         let args = [
             "--server",
@@ -53,11 +49,8 @@ fn publish_approve_verify_and_owners_with_the_cli() {
         ];
         let (status, _, err) = tapgate_cli(cfg, &args, &[]);
         assert!(status.success(), "{err}");
-        let (status, _, err) = tapgate_cli(
-            cfg,
-            &["--server", &registry, "--authenticator", key, "login", "-u", user],
-            &[],
-        );
+        let (status, _, err) =
+            tapgate_cli(cfg, &["--server", &registry, "--authenticator", key, "login", "-u", user], &[]);
         assert!(status.success(), "{err}");
     };
     let alice_cfg = dir.path().join("alice");
@@ -67,12 +60,7 @@ fn publish_approve_verify_and_owners_with_the_cli() {
     setup("alice", &alice_key, &alice_cfg);
     setup("bob", &bob_key, &bob_cfg);
     let alice = |args: &[&str]| {
-        let mut all = vec![
-            "--server",
-            registry.as_str(),
-            "--authenticator",
-            alice_key.as_str(),
-        ];
+        let mut all = vec!["--server", registry.as_str(), "--authenticator", alice_key.as_str()];
         all.extend_from_slice(args);
         tapgate_cli(&alice_cfg, &all, &[])
     };
@@ -92,10 +80,7 @@ fn publish_approve_verify_and_owners_with_the_cli() {
 
     let (status, out, err) = alice(&["verify", "@acme/widget@1.0.0"]);
     assert!(status.success(), "{err}");
-    assert!(
-        out.contains("approved by alice's security key for exactly this tarball"),
-        "{out}"
-    );
+    assert!(out.contains("approved by alice's security key for exactly this tarball"), "{out}");
     assert!(!out.contains("FAIL"), "{out}");
 
     // bob is not a maintainer.
@@ -122,39 +107,22 @@ fn publish_approve_verify_and_owners_with_the_cli() {
     assert!(status.success());
     assert_eq!(out.trim(), "alice");
     let (status, _, err) = alice(&["owner", "rm", "alice", "@acme/widget"]);
-    assert!(
-        !status.success() && err.contains("at least one maintainer"),
-        "{err}"
-    );
+    assert!(!status.success() && err.contains("at least one maintainer"), "{err}");
     let (status, out, _) = bob(&["owner", "ls", "@acme/widget"]);
     assert!(status.success());
     assert_eq!(out.trim(), "alice");
 
     // `tapgate approve` finishes a publish started elsewhere (here: the raw HTTP gate).
     let tgz_dir = package_dir(dir.path(), "plain", "0.1.0", "x\n");
-    let out = std::process::Command::new("npm")
-        .args(["pack", "--json"])
-        .current_dir(&tgz_dir)
-        .output()
-        .unwrap();
-    let file = json(&String::from_utf8_lossy(&out.stdout))[0]["filename"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let out =
+        std::process::Command::new("npm").args(["pack", "--json"]).current_dir(&tgz_dir).output().unwrap();
+    let file = json(&String::from_utf8_lossy(&out.stdout))[0]["filename"].as_str().unwrap().to_string();
     let tgz = std::fs::read(tgz_dir.join(&file)).unwrap();
     let token = std::fs::read_to_string(alice_cfg.join("credentials.json")).unwrap();
-    let token = json(&token)["registries"][&registry]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = json(&token)["registries"][&registry]["token"].as_str().unwrap().to_string();
     let body = crate::publish_support::publish_body("plain", "0.1.0", &tgz);
     let http = reqwest::blocking::Client::new();
-    let resp = http
-        .put(server.url("/plain"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .unwrap();
+    let resp = http.put(server.url("/plain")).bearer_auth(&token).json(&body).send().unwrap();
     assert_eq!(resp.status(), 401);
     let challenge: Value = resp.json().unwrap();
     let auth_url = challenge["authUrl"].as_str().unwrap();

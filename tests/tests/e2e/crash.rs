@@ -45,13 +45,7 @@ async fn crash_mid_publish(backend: Backend) {
                 // Large enough that writes take a moment: about 256 KiB each.
                 let tgz = tarball(&name, &version, &"x".repeat(256 * 1024 + v));
                 let body = publish_body(&name, &version, &tgz);
-                match http
-                    .put(format!("{base}/{name}"))
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await
-                {
+                match http.put(format!("{base}/{name}")).bearer_auth(&token).json(&body).send().await {
                     Ok(r) if r.status() == 201 => acknowledged.lock().unwrap().push((name, version)),
                     _ => return,
                 }
@@ -64,14 +58,8 @@ async fn crash_mid_publish(backend: Backend) {
         let _ = t.await;
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(
-        !acknowledged.is_empty(),
-        "some publishes completed before the kill"
-    );
-    assert!(
-        acknowledged.len() < 800,
-        "the kill must land while publishes are still running"
-    );
+    assert!(!acknowledged.is_empty(), "some publishes completed before the kill");
+    assert!(acknowledged.len() < 800, "the kill must land while publishes are still running");
 
     let server = ServerProcess::start(&data, &opts);
     let mut seen = 0;
@@ -79,10 +67,7 @@ async fn crash_mid_publish(backend: Backend) {
         let name = format!("crash-{worker}");
         let resp = http.get(server.url(&format!("/{name}"))).send().await.unwrap();
         if resp.status() == 404 {
-            assert!(
-                !acknowledged.iter().any(|(n, _)| *n == name),
-                "{name} was acknowledged but is gone"
-            );
+            assert!(!acknowledged.iter().any(|(n, _)| *n == name), "{name} was acknowledged but is gone");
             continue;
         }
         let doc: Value = resp.json().await.unwrap();
@@ -101,16 +86,10 @@ async fn crash_mid_publish(backend: Backend) {
             seen += 1;
         }
         for (tag, target) in doc["dist-tags"].as_object().unwrap() {
-            assert!(
-                versions.contains_key(target.as_str().unwrap()),
-                "dist-tag {tag} of {name} dangles"
-            );
+            assert!(versions.contains_key(target.as_str().unwrap()), "dist-tag {tag} of {name} dangles");
         }
         for (n, v) in acknowledged.iter().filter(|(n, _)| *n == name) {
-            assert!(
-                versions.contains_key(v),
-                "{n}@{v} was acknowledged but is missing"
-            );
+            assert!(versions.contains_key(v), "{n}@{v} was acknowledged but is missing");
         }
     }
     assert!(seen >= acknowledged.len());

@@ -22,10 +22,7 @@ async fn enroll_with_invite_sign_in_and_manage_keys(backend: Backend) {
     assert_eq!(stored["name"], "desk key");
     assert_eq!(stored["attestation_format"], "packed");
     assert_eq!(stored["attested"], false, "no CA is trusted by default");
-    assert_eq!(
-        stored["user_verified"], true,
-        "the soft key verifies the user when asked"
-    );
+    assert_eq!(stored["user_verified"], true, "the soft key verifies the user when asked");
     assert!(stored["aaguid"].as_str().unwrap().len() == 36);
 
     // The invite is used up.
@@ -34,38 +31,18 @@ async fn enroll_with_invite_sign_in_and_manage_keys(backend: Backend) {
 
     let token = login(&app, "alice", &key).await;
     assert!(token.starts_with("tg_api_"));
-    let who: Value = app
-        .http
-        .get(app.url("/api/v1/whoami"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let who: Value = app.get_json_as("/api/v1/whoami", &token).await;
     assert_eq!(who["username"], "alice");
 
     // A second key, enrolled with the fresh sign-in token; the first is excluded.
     let backup = SoftKey::new();
     let second = enroll(&app, &token, &backup, "backup").await;
-    let keys: Value = app
-        .http
-        .get(app.url("/api/v1/keys"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = app.get_json_as("/api/v1/keys", &token).await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
     // Re-enrolling an already enrolled key is refused by the key (exclude list).
     let resp = begin_registration(&app, &token).await;
     let begin: tapgate_shared::api::RegistrationChallenge = resp.json().await.unwrap();
-    let err = tapgate::ceremony::register(&key.choice, &begin.public_key, &app.origin)
-        .await
-        .unwrap_err();
+    let err = tapgate::ceremony::register(&key.choice, &begin.public_key, &app.origin).await.unwrap_err();
     assert!(err.to_string().contains("already enrolled"), "{err}");
 
     // Rename and remove.
@@ -102,45 +79,26 @@ async fn enroll_with_invite_sign_in_and_manage_keys(backend: Backend) {
         204
     );
     let first = stored["id"].as_str().unwrap();
-    let resp = app
-        .http
-        .delete(app.url(&format!("/api/v1/keys/{first}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        app.http.delete(app.url(&format!("/api/v1/keys/{first}"))).bearer_auth(&token).send().await.unwrap();
     let msg = expect_error(resp, StatusCode::CONFLICT, "conflict").await;
     assert!(msg.contains("last usable security key"), "{msg}");
     // The removed key no longer signs in.
     let begin = begin_login(&app, "alice").await;
-    let err = tapgate::ceremony::assert(&backup.choice, &begin.public_key, &app.origin)
-        .await
-        .unwrap_err();
+    let err = tapgate::ceremony::assert(&backup.choice, &begin.public_key, &app.origin).await.unwrap_err();
     assert!(err.to_string().contains("is enrolled for this account"), "{err}");
 
     // Managing keys needs a fresh key sign-in: an old login token or an admin-issued one is refused.
     let user = app.store().user_by_name("alice").await.unwrap().unwrap();
-    let issued = app
-        .token(
-            &user,
-            &[
-                tapgate_shared::api::Scope::Read,
-                tapgate_shared::api::Scope::Publish,
-            ],
-        )
-        .await;
+    let issued =
+        app.token(&user, &[tapgate_shared::api::Scope::Read, tapgate_shared::api::Scope::Publish]).await;
     let resp = begin_registration(&app, &issued).await;
     expect_error(resp, StatusCode::FORBIDDEN, "reauthentication_required").await;
     app.clock.advance(16 * 60);
     let resp = begin_registration(&app, &token).await;
     expect_error(resp, StatusCode::FORBIDDEN, "reauthentication_required").await;
-    let resp = app
-        .http
-        .delete(app.url(&format!("/api/v1/keys/{first}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        app.http.delete(app.url(&format!("/api/v1/keys/{first}"))).bearer_auth(&token).send().await.unwrap();
     expect_error(resp, StatusCode::FORBIDDEN, "reauthentication_required").await;
 }
 
@@ -153,16 +111,9 @@ async fn ceremonies_started_on_one_instance_finish_on_another(backend: Backend) 
     let key = SoftKey::new();
     let resp = begin_registration(&a, &invite).await;
     let begin: tapgate_shared::api::RegistrationChallenge = resp.json().await.unwrap();
-    let cred = tapgate::ceremony::register(&key.choice, &begin.public_key, &a.origin)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::register(&key.choice, &begin.public_key, &a.origin).await.unwrap();
     let resp = finish_registration(&b, &invite, &begin.ceremony, "k", &cred).await;
-    assert_eq!(
-        resp.status(),
-        StatusCode::CREATED,
-        "{}",
-        resp.text().await.unwrap()
-    );
+    assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
     // Sign-in: begun on b, finished on a.
     let begin = begin_login(&b, "alice").await;
     let cred = assertion(&a, &key, &begin).await;
@@ -196,11 +147,5 @@ async fn counter_regression_suspends_the_key_and_is_recorded(backend: Backend) {
     assert!(keys[0].suspended_at.is_some(), "the key is suspended");
     // Even the genuine key (counter ahead) is refused now: the user must enroll again.
     let begin = begin_login(&app, "alice").await;
-    assert!(
-        begin
-            .public_key
-            .allow_credentials
-            .iter()
-            .all(|c| c.id != keys[0].credential_id)
-    );
+    assert!(begin.public_key.allow_credentials.iter().all(|c| c.id != keys[0].credential_id));
 }

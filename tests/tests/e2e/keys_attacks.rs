@@ -7,10 +7,7 @@ use tapgate_server::webauthn::AttestationTrust;
 use crate::keys_support::*;
 use crate::support::{Backend, TestApp, backend_tests, expect_error};
 
-backend_tests!(
-    replayed_and_reused_ceremonies_are_refused,
-    foreign_credentials_and_origins_are_refused
-);
+backend_tests!(replayed_and_reused_ceremonies_are_refused, foreign_credentials_and_origins_are_refused);
 
 async fn replayed_and_reused_ceremonies_are_refused(backend: Backend) {
     let Some(app) = TestApp::new(backend).await else {
@@ -23,12 +20,7 @@ async fn replayed_and_reused_ceremonies_are_refused(backend: Backend) {
     let (c1, cred1) = registration_response(&app, &invite, &key).await;
     let other = SoftKey::new();
     let (c2, cred2) = registration_response(&app, &invite, &other).await;
-    assert_eq!(
-        finish_registration(&app, &invite, &c1, "k", &cred1)
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(finish_registration(&app, &invite, &c1, "k", &cred1).await.status(), StatusCode::CREATED);
     let resp = finish_registration(&app, &invite, &c2, "k2", &cred2).await;
     expect_error(resp, StatusCode::UNAUTHORIZED, "invalid_invite").await;
     assert_eq!(key_count(&app, "alice").await, 1);
@@ -49,10 +41,7 @@ async fn replayed_and_reused_ceremonies_are_refused(backend: Backend) {
     // A login response replayed into a new ceremony, and a finished login finished again.
     let begin = begin_login(&app, "alice").await;
     let cred = assertion(&app, &key, &begin).await;
-    assert_eq!(
-        finish_login(&app, &begin.ceremony, &cred).await.status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(finish_login(&app, &begin.ceremony, &cred).await.status(), StatusCode::CREATED);
     let resp = finish_login(&app, &begin.ceremony, &cred).await;
     expect_error(resp, StatusCode::GONE, "ceremony_expired").await;
     let fresh = begin_login(&app, "alice").await;
@@ -69,10 +58,7 @@ async fn replayed_and_reused_ceremonies_are_refused(backend: Backend) {
     assert!(msg.contains("expired"), "{msg}");
     let tokens_before = app
         .store()
-        .list_tokens(
-            &app.store().user_by_name("alice").await.unwrap().unwrap().id,
-            app.clock_now(),
-        )
+        .list_tokens(&app.store().user_by_name("alice").await.unwrap().unwrap().id, app.clock_now())
         .await
         .unwrap()
         .len();
@@ -110,23 +96,16 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
     let bob_invite = invited(&app, "bob").await;
     enroll(&app, &bob_invite, &bob_key, "b").await;
     let bob = app.store().user_by_name("bob").await.unwrap().unwrap();
-    let bob_cred = app.store().keys_of_user(&bob.id).await.unwrap()[0]
-        .credential_id
-        .clone();
+    let bob_cred = app.store().keys_of_user(&bob.id).await.unwrap()[0].credential_id.clone();
 
     // Bob's key answers alice's sign-in challenge.
     let begin = begin_login(&app, "alice").await;
     let mut options = begin.public_key.clone();
     options.allow_credentials[0].id = bob_cred.clone();
-    let cred = tapgate::ceremony::assert(&bob_key.choice, &options, &app.origin)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::assert(&bob_key.choice, &options, &app.origin).await.unwrap();
     let resp = finish_login(&app, &begin.ceremony, &cred).await;
     let wrong_key_msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
-    assert!(
-        wrong_key_msg.contains("not enrolled for this account"),
-        "{wrong_key_msg}"
-    );
+    assert!(wrong_key_msg.contains("not enrolled for this account"), "{wrong_key_msg}");
 
     // Bob finishing an enrollment alice began (with her invite replaced by his token).
     let alice_token = login(&app, "alice", &alice_key).await;
@@ -138,17 +117,13 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
     // A response made for another origin.
     let begin = begin_login(&app, "alice").await;
     let evil = app.origin.replace("localhost", "evil.localhost");
-    let cred = tapgate::ceremony::assert(&alice_key.choice, &begin.public_key, &evil)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::assert(&alice_key.choice, &begin.public_key, &evil).await.unwrap();
     let resp = finish_login(&app, &begin.ceremony, &cred).await;
     let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
     assert!(msg.contains("different website"), "{msg}");
     let resp = begin_registration(&app, &alice_token).await;
     let begin: tapgate_shared::api::RegistrationChallenge = resp.json().await.unwrap();
-    let cred = tapgate::ceremony::register(&SoftKey::new().choice, &begin.public_key, &evil)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::register(&SoftKey::new().choice, &begin.public_key, &evil).await.unwrap();
     let resp = finish_registration(&app, &alice_token, &begin.ceremony, "evil", &cred).await;
     expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
     assert_eq!(key_count(&app, "alice").await, 1);
@@ -164,13 +139,8 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
         .json()
         .await
         .unwrap();
-    let first = app
-        .http
-        .post(app.url("/api/v1/sessions"))
-        .json(&json!({"username": "nobody"}))
-        .send()
-        .await
-        .unwrap();
+    let first =
+        app.http.post(app.url("/api/v1/sessions")).json(&json!({"username": "nobody"})).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.unwrap();
     let second: Value = app
@@ -187,11 +157,7 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
         let mut keys: Vec<String> = v["publicKey"].as_object().unwrap().keys().cloned().collect();
         keys.sort();
         let allow = v["publicKey"]["allowCredentials"].as_array().unwrap();
-        (
-            keys,
-            allow.len(),
-            allow[0].as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
-        )
+        (keys, allow.len(), allow[0].as_object().unwrap().keys().cloned().collect::<Vec<_>>())
     };
     assert_eq!(shape(&known), shape(&first));
     assert_eq!(
@@ -208,9 +174,7 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
         .unwrap()[0]
         .credential_id
         .clone();
-    let cred = tapgate::ceremony::assert(&alice_key.choice, &options, &app.origin)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::assert(&alice_key.choice, &options, &app.origin).await.unwrap();
     let resp = finish_login(&app, &decoy.ceremony, &cred).await;
     let unknown_msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
     assert_eq!(unknown_msg, wrong_key_msg);
@@ -244,9 +208,7 @@ async fn attestation_is_recorded_against_the_configured_trust() {
     assert_eq!(stored["attestation_format"], "packed");
 
     // The right CA but an AAGUID allowlist without this model: not attested.
-    let not_this = [uuid::Uuid::from_u128(aaguid.as_u128() ^ 1)]
-        .into_iter()
-        .collect();
+    let not_this = [uuid::Uuid::from_u128(aaguid.as_u128() ^ 1)].into_iter().collect();
     let trust = AttestationTrust::load(&key.ca_pem(), Some(not_this)).unwrap();
     let app = TestApp::with_trust(Backend::Sqlite, trust).await.unwrap();
     let invite = invited(&app, "alice").await;

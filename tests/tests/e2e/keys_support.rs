@@ -22,11 +22,7 @@ impl SoftKey {
     pub fn new() -> SoftKey {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.cbor");
-        SoftKey {
-            choice: AuthenticatorChoice::Soft(path.clone()),
-            path,
-            _dir: dir,
-        }
+        SoftKey { choice: AuthenticatorChoice::Soft(path.clone()), path, _dir: dir }
     }
 
     /// The PEM of this key's attestation CA (the file exists once the key was first used).
@@ -56,9 +52,7 @@ pub async fn registration_response(
     let resp = begin_registration(app, bearer).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let begin: RegistrationChallenge = resp.json().await.unwrap();
-    let cred = tapgate::ceremony::register(&key.choice, &begin.public_key, &app.origin)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::register(&key.choice, &begin.public_key, &app.origin).await.unwrap();
     (begin.ceremony, cred)
 }
 
@@ -101,9 +95,7 @@ pub async fn begin_login(app: &TestApp, username: &str) -> AuthenticationChallen
 }
 
 pub async fn assertion(app: &TestApp, key: &SoftKey, begin: &AuthenticationChallenge) -> PublicKeyCredential {
-    tapgate::ceremony::assert(&key.choice, &begin.public_key, &app.origin)
-        .await
-        .unwrap()
+    tapgate::ceremony::assert(&key.choice, &begin.public_key, &app.origin).await.unwrap()
 }
 
 pub async fn finish_login(
@@ -134,10 +126,7 @@ pub async fn login(app: &TestApp, username: &str, key: &SoftKey) -> String {
 /// A user with an invite; returns the invite token.
 pub async fn invited(app: &TestApp, name: &str) -> String {
     let user = app.user(name, false).await;
-    app.store()
-        .create_invite(&user.id, app.clock_now())
-        .await
-        .unwrap()
+    app.store().create_invite(&user.id, app.clock_now()).await.unwrap()
 }
 
 pub async fn key_count(app: &TestApp, username: &str) -> usize {

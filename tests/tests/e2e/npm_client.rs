@@ -21,17 +21,10 @@ fn json(out: &str) -> Value {
 pub fn assert_installs(npm: &Npm, root: &std::path::Path, name: &str, version: &str, integrity: &str) {
     let app = root.join(format!("consumer-{}", name.replace('/', "-")));
     std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(
-        app.join("package.json"),
-        r#"{"name":"consumer","version":"1.0.0","private":true}"#,
-    )
-    .unwrap();
+    std::fs::write(app.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#)
+        .unwrap();
     let out = npm.run(&app, &["install", &format!("{name}@{version}")]);
-    assert!(
-        out.status.success(),
-        "npm install failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "npm install failed: {}", String::from_utf8_lossy(&out.stderr));
     let installed: Value =
         json(&std::fs::read_to_string(app.join("node_modules").join(name).join("package.json")).unwrap());
     assert_eq!(installed["version"], version);
@@ -58,17 +51,9 @@ fn npm_login_publish_view_install_with_approvals_from_the_cli() {
         all.extend_from_slice(args);
         tapgate_cli(&cfg, &all, &[])
     };
-    let (_, out, _) = server_cli(
-        &data,
-        None,
-        &["--origin", &registry, "user", "add", "alice", "--json"],
-    );
+    let (_, out, _) = server_cli(&data, None, &["--origin", &registry, "user", "add", "alice", "--json"]);
     let invite = json(&out)["invite_url"].as_str().unwrap().to_string();
-    assert!(
-        tapgate(&["key", "add", "--invite", &invite, "--name", "k"])
-            .0
-            .success()
-    );
+    assert!(tapgate(&["key", "add", "--invite", &invite, "--name", "k"]).0.success());
     assert!(tapgate(&["login", "-u", "alice"]).0.success());
 
     // npm login (web): npm prints the login URL and polls; the tap happens in another terminal.
@@ -77,16 +62,10 @@ fn npm_login_publish_view_install_with_approvals_from_the_cli() {
     let url = login.wait_for_url(&format!("{registry}/login/npl_"), Duration::from_secs(30));
     let (status, out, err) = tapgate(&["approve", &url]);
     assert!(status.success(), "{err}");
-    assert!(
-        out.contains("return to the terminal running `npm login`"),
-        "{out}"
-    );
+    assert!(out.contains("return to the terminal running `npm login`"), "{out}");
     let (ok, screen) = login.wait(Duration::from_secs(30));
     assert!(ok, "npm login failed:\n{screen}");
-    assert!(
-        npm.saved_token().is_some_and(|t| t.starts_with("tg_api_")),
-        "npm saved the token"
-    );
+    assert!(npm.saved_token().is_some_and(|t| t.starts_with("tg_api_")), "npm saved the token");
     let who = npm.run(dir.path(), &["whoami"]);
     assert_eq!(String::from_utf8_lossy(&who.stdout).trim(), "alice");
 
@@ -126,11 +105,7 @@ fn npm_login_publish_view_install_with_approvals_from_the_cli() {
     assert!(status.success(), "{err}");
     let ticket = json(&out)["ticket"].as_str().unwrap().to_string();
     let out = npm.run(&pkg, &["publish", "--otp", &ticket]);
-    assert!(
-        out.status.success(),
-        "npm publish --otp failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "npm publish --otp failed: {}", String::from_utf8_lossy(&out.stderr));
     // The same ticket again, for a different tarball: refused, and npm says why.
     let pkg = package_dir(dir.path(), "npm-gated", "1.2.0", "module.exports = 'evil';\n");
     let out = npm.run(&pkg, &["publish", "--otp", &ticket]);
@@ -138,14 +113,8 @@ fn npm_login_publish_view_install_with_approvals_from_the_cli() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("E403") || err.contains("403"), "{err}");
     for secret in ["tg_ses_", "tg_tkt_", "tg_api_", "tg_inv_"] {
-        assert!(
-            !server.log().contains(secret),
-            "a {secret} secret reached the server log"
-        );
+        assert!(!server.log().contains(secret), "a {secret} secret reached the server log");
     }
     let view = npm.run(dir.path(), &["view", "npm-gated", "versions", "--json"]);
-    assert_eq!(
-        json(&String::from_utf8_lossy(&view.stdout)),
-        serde_json::json!(["1.0.0", "1.1.0"])
-    );
+    assert_eq!(json(&String::from_utf8_lossy(&view.stdout)), serde_json::json!(["1.0.0", "1.1.0"]));
 }

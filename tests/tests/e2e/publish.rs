@@ -30,10 +30,7 @@ async fn npm_web_flow_publishes_the_approved_tarball(backend: Backend) {
     let challenge: Value = resp.json().await.unwrap();
     let auth_url = challenge["authUrl"].as_str().unwrap();
     let done_url = challenge["doneUrl"].as_str().unwrap();
-    assert!(
-        auth_url.starts_with(&format!("{}/approve/apr_", app.origin)),
-        "{auth_url}"
-    );
+    assert!(auth_url.starts_with(&format!("{}/approve/apr_", app.origin)), "{auth_url}");
     assert!(notice.contains(auth_url), "yarn users get the URL: {notice}");
     assert_eq!(challenge["error"]["code"], "otp_required");
     let done_path = done_url.strip_prefix(&app.origin).unwrap();
@@ -49,21 +46,9 @@ async fn npm_web_flow_publishes_the_approved_tarball(backend: Backend) {
 
     // The approval page's API shows the intent; a tap approves it.
     let id = auth_url.rsplit('/').next().unwrap();
-    let info: tapgate_shared::api::ApprovalInfo = app
-        .http
-        .get(app.url(&format!("/api/v1/approvals/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: tapgate_shared::api::ApprovalInfo = app.get_json(&format!("/api/v1/approvals/{id}")).await;
     assert_eq!(
-        (
-            info.package.as_str(),
-            info.version.as_str(),
-            info.requested_by.as_str()
-        ),
+        (info.package.as_str(), info.version.as_str(), info.requested_by.as_str()),
         ("left-pad", "1.0.0", "alice")
     );
     assert_eq!(info.integrity, sri_sha512(&tgz));
@@ -71,63 +56,30 @@ async fn npm_web_flow_publishes_the_approved_tarball(backend: Backend) {
     assert_eq!(ticket.code.len(), 8);
 
     // npm collects a ticket from the done URL (once) and repeats the upload with it.
-    let done: Value = app
-        .http
-        .get(app.url(done_path))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value = app.get_json(done_path).await;
     let npm_ticket = done["token"].as_str().unwrap().to_string();
     assert!(npm_ticket.starts_with("tg_tkt_"));
     let resp = put(&app, &alice.token, "left-pad", &body, Some(&ticket.ticket)).await;
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await; // replaced by npm's
     let resp = put(&app, &alice.token, "left-pad", &body, Some(&npm_ticket)).await;
-    assert_eq!(
-        resp.status(),
-        StatusCode::CREATED,
-        "{}",
-        resp.text().await.unwrap()
-    );
+    assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
     let resp = app.http.get(app.url(done_path)).send().await.unwrap();
     expect_error(resp, StatusCode::GONE, "approval_expired").await;
 
     // The ticket is spent: it publishes nothing else.
     let next = tarball("left-pad", "1.0.1", "v2");
-    let resp = put(
-        &app,
-        &alice.token,
-        "left-pad",
-        &publish_body("left-pad", "1.0.1", &next),
-        Some(&npm_ticket),
-    )
-    .await;
+    let resp =
+        put(&app, &alice.token, "left-pad", &publish_body("left-pad", "1.0.1", &next), Some(&npm_ticket))
+            .await;
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     // Publishing the same version again.
     let resp = publish_with_key(&app, &alice, "left-pad", "1.0.1", &next).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = put(
-        &app,
-        &alice.token,
-        "left-pad",
-        &publish_body("left-pad", "1.0.1", &next),
-        None,
-    )
-    .await;
+    let resp = put(&app, &alice.token, "left-pad", &publish_body("left-pad", "1.0.1", &next), None).await;
     expect_error(resp, StatusCode::FORBIDDEN, "version_exists").await;
 
     // Reading back: packument, version, tarball with the integrity npm checks.
-    let doc: Value = app
-        .http
-        .get(app.url("/left-pad"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/left-pad").await;
     assert_eq!(doc["dist-tags"]["latest"], "1.0.1");
     assert_eq!(doc["maintainers"][0]["name"], "alice");
     let dist = &doc["versions"]["1.0.0"]["dist"];
@@ -144,31 +96,10 @@ async fn npm_web_flow_publishes_the_approved_tarball(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(bytes.as_ref(), tgz.as_slice());
-    let latest: Value = app
-        .http
-        .get(app.url("/left-pad/latest"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let latest: Value = app.get_json("/left-pad/latest").await;
     assert_eq!(latest["version"], "1.0.1");
-    let write: Value = app
-        .http
-        .get(app.url("/left-pad?write=true"))
-        .bearer_auth(&alice.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        write["versions"].as_object().unwrap().len(),
-        2,
-        "npm's ?write=true read"
-    );
+    let write: Value = app.get_json_as("/left-pad?write=true", &alice.token).await;
+    assert_eq!(write["versions"].as_object().unwrap().len(), 2, "npm's ?write=true read");
 
     // The typed code (yarn) works for exactly its upload; scoped names work.
     let scoped = tarball("@team/util", "2.0.0", "s");
@@ -182,28 +113,10 @@ async fn npm_web_flow_publishes_the_approved_tarball(backend: Backend) {
         Some(&t.code.to_lowercase()),
     )
     .await;
-    assert_eq!(
-        resp.status(),
-        StatusCode::CREATED,
-        "{}",
-        resp.text().await.unwrap()
-    );
-    let resp = app
-        .http
-        .get(app.url("/@team/util/-/util-2.0.0.tgz"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
+    let resp = app.http.get(app.url("/@team/util/-/util-2.0.0.tgz")).send().await.unwrap();
     assert_eq!(resp.bytes().await.unwrap().as_ref(), scoped.as_slice());
-    let doc: Value = app
-        .http
-        .get(app.url("/@team%2futil"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/@team%2futil").await;
     assert_eq!(
         doc["versions"]["2.0.0"]["dist"]["tarball"],
         format!("{}/@team/util/-/util-2.0.0.tgz", app.origin)
@@ -219,15 +132,7 @@ async fn npm_web_flow_publishes_the_approved_tarball(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let tags: Value = app
-        .http
-        .get(app.url("/-/package/left-pad/dist-tags"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = app.get_json("/-/package/left-pad/dist-tags").await;
     assert_eq!(tags, json!({"beta": "1.0.0", "latest": "1.0.1"}));
     let resp = app
         .http
@@ -254,21 +159,8 @@ async fn the_approval_record_verifies_offline_and_edits_fail(backend: Backend) {
     };
     let alice = maintainer(&app, "alice").await;
     let tgz = tarball("left-pad", "1.0.0", "v1");
-    assert_eq!(
-        publish_with_key(&app, &alice, "left-pad", "1.0.0", &tgz)
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
-    let record: ApprovalRecord = app
-        .http
-        .get(app.url("/api/v1/packages/left-pad/versions/1.0.0/approval"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(publish_with_key(&app, &alice, "left-pad", "1.0.0", &tgz).await.status(), StatusCode::CREATED);
+    let record: ApprovalRecord = app.get_json("/api/v1/packages/left-pad/versions/1.0.0/approval").await;
     let published = sri_sha512(&tgz);
     let checks = tapgate::verify::verify_record(&record, "left-pad", "1.0.0", &tgz, &published);
     assert!(checks.iter().all(|c| c.ok), "{checks:?}");
@@ -284,13 +176,7 @@ async fn the_approval_record_verifies_offline_and_edits_fail(backend: Backend) {
         ("/rp_id", json!("evil.example")),
         ("/origin", json!("http://evil.example")),
     ];
-    for field in [
-        "/nonce",
-        "/challenge",
-        "/client_data_json",
-        "/authenticator_data",
-        "/signature",
-    ] {
+    for field in ["/nonce", "/challenge", "/client_data_json", "/authenticator_data", "/signature"] {
         let text = original.pointer(field).unwrap().as_str().unwrap();
         let mut bytes =
             base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, text).unwrap();
@@ -298,44 +184,22 @@ async fn the_approval_record_verifies_offline_and_edits_fail(backend: Backend) {
         bytes[last] ^= 0x01;
         edits.push((
             field,
-            json!(base64::Engine::encode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                bytes
-            )),
+            json!(base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)),
         ));
     }
     let other_key = crate::keys_support::SoftKey::new();
     let other = maintainer(&app, "bob").await;
     let bob_tgz = tarball("bobs", "1.0.0", "b");
-    assert_eq!(
-        publish_with_key(&app, &other, "bobs", "1.0.0", &bob_tgz)
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(publish_with_key(&app, &other, "bobs", "1.0.0", &bob_tgz).await.status(), StatusCode::CREATED);
     drop(other_key);
-    let bob_record: Value = app
-        .http
-        .get(app.url("/api/v1/packages/bobs/versions/1.0.0/approval"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    edits.push((
-        "/credential_public_key",
-        bob_record["credential_public_key"].clone(),
-    ));
+    let bob_record: Value = app.get_json("/api/v1/packages/bobs/versions/1.0.0/approval").await;
+    edits.push(("/credential_public_key", bob_record["credential_public_key"].clone()));
     for (field, value) in edits {
         let mut edited = original.clone();
         *edited.pointer_mut(field).unwrap() = value;
         let edited: ApprovalRecord = serde_json::from_value(edited).unwrap();
         let checks = tapgate::verify::verify_record(&edited, "left-pad", "1.0.0", &tgz, &published);
-        assert!(
-            checks.iter().any(|c| !c.ok),
-            "editing {field} must fail verification"
-        );
+        assert!(checks.iter().any(|c| !c.ok), "editing {field} must fail verification");
     }
     // A different tarball, or a registry lying about the integrity.
     let checks = tapgate::verify::verify_record(&record, "left-pad", "1.0.0", b"other bytes", &published);

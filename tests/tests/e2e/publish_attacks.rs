@@ -14,18 +14,9 @@ backend_tests!(
 );
 
 async fn assert_unpublished(app: &TestApp, name: &str, version: &str) {
-    let status = app
-        .http
-        .get(app.url(&format!("/{}/{version}", encode(name))))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "{name}@{version} must not be published"
-    );
+    let status =
+        app.http.get(app.url(&format!("/{}/{version}", encode(name)))).send().await.unwrap().status();
+    assert_eq!(status, StatusCode::NOT_FOUND, "{name}@{version} must not be published");
 }
 
 async fn tickets_bind_to_the_exact_upload(backend: Backend) {
@@ -39,26 +30,12 @@ async fn tickets_bind_to_the_exact_upload(backend: Backend) {
     let ticket = approve(&app, &info, &alice.key).await;
 
     // Same version, other bytes.
-    let resp = put(
-        &app,
-        &alice.token,
-        "pkg",
-        &publish_body("pkg", "1.0.0", &b),
-        Some(&ticket.ticket),
-    )
-    .await;
+    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &b), Some(&ticket.ticket)).await;
     let msg = expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     assert!(msg.contains("integrity"), "{msg}");
     // Other version.
     let c = tarball("pkg", "1.0.1", "x");
-    let resp = put(
-        &app,
-        &alice.token,
-        "pkg",
-        &publish_body("pkg", "1.0.1", &c),
-        Some(&ticket.ticket),
-    )
-    .await;
+    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.1", &c), Some(&ticket.ticket)).await;
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     // The approved bytes under a manifest that lies about them.
     let mut lying = publish_body("pkg", "1.0.0", &b);
@@ -67,46 +44,18 @@ async fn tickets_bind_to_the_exact_upload(backend: Backend) {
     expect_error(resp, StatusCode::BAD_REQUEST, "integrity_mismatch").await;
     // Another user's token with alice's ticket.
     let bob = maintainer(&app, "bob").await;
-    let resp = put(
-        &app,
-        &bob.token,
-        "pkg",
-        &publish_body("pkg", "1.0.0", &a),
-        Some(&ticket.ticket),
-    )
-    .await;
+    let resp = put(&app, &bob.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some(&ticket.ticket)).await;
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     // A made-up ticket and a guessed code.
-    let resp = put(
-        &app,
-        &alice.token,
-        "pkg",
-        &publish_body("pkg", "1.0.0", &a),
-        Some("tg_tkt_forged"),
-    )
-    .await;
+    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some("tg_tkt_forged")).await;
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
-    let resp = put(
-        &app,
-        &alice.token,
-        "pkg",
-        &publish_body("pkg", "1.0.0", &b),
-        Some(&ticket.code),
-    )
-    .await;
+    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &b), Some(&ticket.code)).await;
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     assert_unpublished(&app, "pkg", "1.0.0").await;
 
     // Expired ticket.
     app.clock.advance(301);
-    let resp = put(
-        &app,
-        &alice.token,
-        "pkg",
-        &publish_body("pkg", "1.0.0", &a),
-        Some(&ticket.ticket),
-    )
-    .await;
+    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some(&ticket.ticket)).await;
     let msg = expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     assert!(msg.contains("expired"), "{msg}");
     assert_unpublished(&app, "pkg", "1.0.0").await;
@@ -114,23 +63,9 @@ async fn tickets_bind_to_the_exact_upload(backend: Backend) {
     // The genuine upload with a fresh approval works once; the ticket then is spent.
     let info = create_approval(&app, &alice, "pkg", "1.0.0", &sri_sha512(&a)).await;
     let ticket = approve(&app, &info, &alice.key).await;
-    let resp = put(
-        &app,
-        &alice.token,
-        "pkg",
-        &publish_body("pkg", "1.0.0", &a),
-        Some(&ticket.ticket),
-    )
-    .await;
+    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some(&ticket.ticket)).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = put(
-        &app,
-        &alice.token,
-        "pkg",
-        &publish_body("pkg", "1.0.1", &c),
-        Some(&ticket.ticket),
-    )
-    .await;
+    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.1", &c), Some(&ticket.ticket)).await;
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     assert_unpublished(&app, "pkg", "1.0.1").await;
 
@@ -189,11 +124,7 @@ async fn tickets_bind_to_the_exact_upload(backend: Backend) {
             StatusCode::BAD_REQUEST,
             "integrity_mismatch",
         ),
-        (
-            publish_body("pkg", "1.0.2", b"not a tarball"),
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-        ),
+        (publish_body("pkg", "1.0.2", b"not a tarball"), StatusCode::BAD_REQUEST, "bad_request"),
     ];
     for (body, status, code) in cases {
         let resp = put(&app, &alice.token, "pkg", &body, None).await;
@@ -212,14 +143,7 @@ async fn tickets_bind_to_the_exact_upload(backend: Backend) {
     let resp = put(&app, &alice.token, "Bad Name", &good, None).await;
     assert!(resp.status().is_client_error());
     let big = vec![7u8; 2 * 1024 * 1024];
-    let resp = put(
-        &app,
-        &alice.token,
-        "pkg",
-        &publish_body("pkg", "1.0.2", &big),
-        None,
-    )
-    .await;
+    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.2", &big), None).await;
     expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert_unpublished(&app, "pkg", "1.0.2").await;
 }
@@ -231,10 +155,7 @@ async fn approvals_refuse_foreign_replayed_and_late_taps(backend: Backend) {
     let alice = maintainer(&app, "alice").await;
     let bob = maintainer(&app, "bob").await;
     let v1 = tarball("pkg", "1.0.0", "1");
-    assert_eq!(
-        publish_with_key(&app, &alice, "pkg", "1.0.0", &v1).await.status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(publish_with_key(&app, &alice, "pkg", "1.0.0", &v1).await.status(), StatusCode::CREATED);
 
     // bob is not a maintainer: he can neither request nor publish.
     let v2 = tarball("pkg", "2.0.0", "2");
@@ -253,14 +174,10 @@ async fn approvals_refuse_foreign_replayed_and_late_taps(backend: Backend) {
     // bob's key answering alice's intent.
     let info = create_approval(&app, &alice, "pkg", "2.0.0", &sri_sha512(&v2)).await;
     let bob_user = app.store().user_by_name("bob").await.unwrap().unwrap();
-    let bob_cred = app.store().keys_of_user(&bob_user.id).await.unwrap()[0]
-        .credential_id
-        .clone();
+    let bob_cred = app.store().keys_of_user(&bob_user.id).await.unwrap()[0].credential_id.clone();
     let mut options = info.public_key.clone().unwrap();
     options.allow_credentials[0].id = bob_cred;
-    let cred = tapgate::ceremony::assert(&bob.key.choice, &options, &app.origin)
-        .await
-        .unwrap();
+    let cred = tapgate::ceremony::assert(&bob.key.choice, &options, &app.origin).await.unwrap();
     let resp = finish_approval(&app, &info.id, &cred).await;
     expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
 
@@ -273,17 +190,11 @@ async fn approvals_refuse_foreign_replayed_and_late_taps(backend: Backend) {
     let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
     assert!(msg.contains("different challenge"), "{msg}");
     // …and the genuine finish of `other` works once, then replays are refused.
-    assert_eq!(
-        finish_approval(&app, &other.id, &cred).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(finish_approval(&app, &other.id, &cred).await.status(), StatusCode::OK);
     let resp = finish_approval(&app, &other.id, &cred).await;
     expect_error(resp, StatusCode::CONFLICT, "conflict").await;
     let events = app.store().recent_events(10).await.unwrap();
-    assert!(
-        events.iter().filter(|e| e.kind == "approval_failed").count() >= 2,
-        "{events:?}"
-    );
+    assert!(events.iter().filter(|e| e.kind == "approval_failed").count() >= 2, "{events:?}");
 
     // An expired intent (10 minutes).
     let late = create_approval(&app, &alice, "pkg", "2.0.1", &sri_sha512(b"whatever")).await;
@@ -300,13 +211,9 @@ async fn approvals_refuse_foreign_replayed_and_late_taps(backend: Backend) {
         let resp = finish_approval(&app, &voided.id, &cred).await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     }
-    let good = tapgate::ceremony::assert(
-        &alice.key.choice,
-        voided.public_key.as_ref().unwrap(),
-        &app.origin,
-    )
-    .await
-    .unwrap();
+    let good = tapgate::ceremony::assert(&alice.key.choice, voided.public_key.as_ref().unwrap(), &app.origin)
+        .await
+        .unwrap();
     let resp = finish_approval(&app, &voided.id, &good).await;
     expect_error(resp, StatusCode::GONE, "approval_expired").await;
     assert_unpublished(&app, "pkg", "2.0.0").await;
@@ -319,18 +226,12 @@ async fn concurrent_publishes_of_one_version_have_one_winner(backend: Backend) {
     let alice = maintainer(&app, "alice").await;
     let a = tarball("race", "1.0.0", "a");
     let b = tarball("race", "1.0.0", "b");
-    let ta = approve(
-        &app,
-        &create_approval(&app, &alice, "race", "1.0.0", &sri_sha512(&a)).await,
-        &alice.key,
-    )
-    .await;
-    let tb = approve(
-        &app,
-        &create_approval(&app, &alice, "race", "1.0.0", &sri_sha512(&b)).await,
-        &alice.key,
-    )
-    .await;
+    let ta =
+        approve(&app, &create_approval(&app, &alice, "race", "1.0.0", &sri_sha512(&a)).await, &alice.key)
+            .await;
+    let tb =
+        approve(&app, &create_approval(&app, &alice, "race", "1.0.0", &sri_sha512(&b)).await, &alice.key)
+            .await;
     let body_a = publish_body("race", "1.0.0", &a);
     let body_b = publish_body("race", "1.0.0", &b);
     let (ra, rb) = tokio::join!(
@@ -338,36 +239,12 @@ async fn concurrent_publishes_of_one_version_have_one_winner(backend: Backend) {
         put(&app, &alice.token, "race", &body_b, Some(&tb.ticket)),
     );
     let statuses = [ra.status(), rb.status()];
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::CREATED).count(),
-        1,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
     assert!(statuses.contains(&StatusCode::FORBIDDEN), "{statuses:?}");
-    let winner = if ra.status() == StatusCode::CREATED {
-        &a
-    } else {
-        &b
-    };
-    let doc: serde_json::Value = app
-        .http
-        .get(app.url("/race"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let winner = if ra.status() == StatusCode::CREATED { &a } else { &b };
+    let doc: serde_json::Value = app.get_json("/race").await;
     assert_eq!(doc["versions"]["1.0.0"]["dist"]["integrity"], sri_sha512(winner));
-    let bytes = app
-        .http
-        .get(app.url("/race/-/race-1.0.0.tgz"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = app.http.get(app.url("/race/-/race-1.0.0.tgz")).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(bytes.as_ref(), winner.as_slice());
 }
 
@@ -375,15 +252,8 @@ async fn concurrent_publishes_of_one_version_have_one_winner(backend: Backend) {
 async fn policy_none_publishes_with_a_token_and_admins_set_policies() {
     let app = TestApp::new(Backend::Sqlite).await.unwrap();
     let admin_user = app.user("root", true).await;
-    let admin = app
-        .token(
-            &admin_user,
-            &[
-                tapgate_shared::api::Scope::Admin,
-                tapgate_shared::api::Scope::Read,
-            ],
-        )
-        .await;
+    let admin =
+        app.token(&admin_user, &[tapgate_shared::api::Scope::Admin, tapgate_shared::api::Scope::Read]).await;
     let alice = maintainer(&app, "alice").await;
     let resp = app
         .http
@@ -413,32 +283,13 @@ async fn policy_none_publishes_with_a_token_and_admins_set_policies() {
         .unwrap();
     expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_json").await;
     let tgz = tarball("open-pkg", "1.0.0", "o");
-    let resp = put(
-        &app,
-        &alice.token,
-        "open-pkg",
-        &publish_body("open-pkg", "1.0.0", &tgz),
-        None,
-    )
-    .await;
+    let resp = put(&app, &alice.token, "open-pkg", &publish_body("open-pkg", "1.0.0", &tgz), None).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let info: serde_json::Value = app
-        .http
-        .get(app.url("/api/v1/packages/open-pkg"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: serde_json::Value = app.get_json("/api/v1/packages/open-pkg").await;
     assert_eq!(info["policy"]["second_factor"], "none");
     assert_eq!(info["maintainers"], json!(["alice"]));
-    let resp = app
-        .http
-        .get(app.url("/api/v1/packages/open-pkg/versions/1.0.0/approval"))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        app.http.get(app.url("/api/v1/packages/open-pkg/versions/1.0.0/approval")).send().await.unwrap();
     expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
     // A read-only token cannot publish at all.
     let reader = app

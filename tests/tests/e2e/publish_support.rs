@@ -15,10 +15,9 @@ pub fn tarball(name: &str, version: &str, salt: &str) -> Vec<u8> {
     let package_json = json!({ "name": name, "version": version, "description": salt }).to_string();
     let index = format!("module.exports = {salt:?};\n");
     let mut builder = tar::Builder::new(Vec::new());
-    for (path, data) in [
-        ("package/package.json", package_json.as_bytes()),
-        ("package/index.js", index.as_bytes()),
-    ] {
+    for (path, data) in
+        [("package/package.json", package_json.as_bytes()), ("package/index.js", index.as_bytes())]
+    {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
@@ -66,11 +65,7 @@ pub async fn put(
     body: &Value,
     otp: Option<&str>,
 ) -> reqwest::Response {
-    let mut req = app
-        .http
-        .put(app.url(&format!("/{}", encode(name))))
-        .bearer_auth(token)
-        .json(body);
+    let mut req = app.http.put(app.url(&format!("/{}", encode(name)))).bearer_auth(token).json(body);
     if let Some(otp) = otp {
         req = req.header("npm-otp", otp);
     }
@@ -127,13 +122,8 @@ pub async fn finish_approval(
 
 /// Approves an approval with `key`; returns the ticket.
 pub async fn approve(app: &TestApp, info: &ApprovalInfo, key: &SoftKey) -> ApprovalTicket {
-    let options = info
-        .public_key
-        .as_ref()
-        .expect("pending approval has a challenge");
-    let cred = tapgate::ceremony::assert(&key.choice, options, &app.origin)
-        .await
-        .unwrap();
+    let options = info.public_key.as_ref().expect("pending approval has a challenge");
+    let cred = tapgate::ceremony::assert(&key.choice, options, &app.origin).await.unwrap();
     let resp = finish_approval(app, &info.id, &cred).await;
     let status = resp.status();
     let text = resp.text().await.unwrap();
@@ -151,12 +141,5 @@ pub async fn publish_with_key(
 ) -> reqwest::Response {
     let info = create_approval(app, m, name, version, &sri_sha512(tarball)).await;
     let ticket = approve(app, &info, &m.key).await;
-    put(
-        app,
-        &m.token,
-        name,
-        &publish_body(name, version, tarball),
-        Some(&ticket.ticket),
-    )
-    .await
+    put(app, &m.token, name, &publish_body(name, version, tarball), Some(&ticket.ticket)).await
 }

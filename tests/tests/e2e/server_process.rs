@@ -24,21 +24,11 @@ fn startup_failures_are_one_clear_sentence() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     assert_clean_failure(
-        &[
-            "--database-url",
-            "postgres://postgres@127.0.0.1:1/nope",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ],
+        &["--database-url", "postgres://postgres@127.0.0.1:1/nope", "serve", "--listen", "127.0.0.1:0"],
         &data,
         "cannot connect to the database at postgres://postgres@127.0.0.1:1/nope",
     );
-    assert_clean_failure(
-        &["--database-url", "mysql://x/y", "serve"],
-        &data,
-        "unsupported database URL",
-    );
+    assert_clean_failure(&["--database-url", "mysql://x/y", "serve"], &data, "unsupported database URL");
     assert_clean_failure(
         &["--database-url", "postgres://[oops", "serve"],
         &data,
@@ -54,19 +44,11 @@ fn startup_failures_are_one_clear_sentence() {
 
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    assert_clean_failure(
-        &["serve", "--listen", &addr],
-        &data,
-        &format!("cannot listen on {addr}"),
-    );
+    assert_clean_failure(&["serve", "--listen", &addr], &data, &format!("cannot listen on {addr}"));
 
     let config = dir.path().join("tapgate.toml");
     std::fs::write(&config, "listen = 5\n").unwrap();
-    assert_clean_failure(
-        &["--config", config.to_str().unwrap(), "serve"],
-        &data,
-        "invalid config file",
-    );
+    assert_clean_failure(&["--config", config.to_str().unwrap(), "serve"], &data, "invalid config file");
 }
 
 #[tokio::test]
@@ -74,15 +56,8 @@ async fn serves_on_embedded_default_and_admin_cli_works_while_running() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = ServerProcess::start(&data, &ServeOptions::default());
-    assert!(
-        data.join("tapgate.db").exists(),
-        "SQLite file in the data directory"
-    );
-    assert!(
-        server.origin.starts_with("http://localhost:"),
-        "{}",
-        server.origin
-    );
+    assert!(data.join("tapgate.db").exists(), "SQLite file in the data directory");
+    assert!(server.origin.starts_with("http://localhost:"), "{}", server.origin);
 
     let (status, stdout, stderr) = server_cli(&data, None, &["user", "add", "alice", "--admin", "--json"]);
     assert!(status.success(), "{stderr}");
@@ -90,37 +65,22 @@ async fn serves_on_embedded_default_and_admin_cli_works_while_running() {
     assert_eq!(added["user"], "alice");
     let invite = added["invite_token"].as_str().unwrap();
     assert!(invite.starts_with("tg_inv_"));
-    assert!(
-        added["invite_url"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("/enroll?invite={invite}"))
-    );
+    assert!(added["invite_url"].as_str().unwrap().ends_with(&format!("/enroll?invite={invite}")));
     assert!(!server.log().contains(invite), "secrets never logged");
 
     let (status, _, stderr) = server_cli(&data, None, &["user", "add", "alice"]);
     assert!(!status.success());
     assert!(stderr.contains("already exists"), "{stderr}");
     let (status, _, stderr) = server_cli(&data, None, &["user", "add", "Not Valid"]);
-    assert!(
-        !status.success() && stderr.contains("invalid username"),
-        "{stderr}"
-    );
+    assert!(!status.success() && stderr.contains("invalid username"), "{stderr}");
 
     let (status, token, stderr) =
         server_cli(&data, None, &["token", "issue", "alice", "--scope", "read,admin"]);
     assert!(status.success(), "{stderr}");
     let token = token.trim();
     let http = reqwest::Client::new();
-    let who: Value = http
-        .get(server.url("/api/v1/whoami"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let who: Value =
+        http.get(server.url("/api/v1/whoami")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     assert_eq!(who["username"], "alice");
     assert_eq!(who["admin"], true);
 
@@ -131,26 +91,12 @@ async fn serves_on_embedded_default_and_admin_cli_works_while_running() {
 
     let (status, _, _) = server_cli(&data, None, &["user", "disable", "alice"]);
     assert!(status.success());
-    let resp = http
-        .get(server.url("/api/v1/whoami"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        401,
-        "disabling revokes tokens, seen by the running server"
-    );
+    let resp = http.get(server.url("/api/v1/whoami")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(resp.status(), 401, "disabling revokes tokens, seen by the running server");
     assert!(!server.log().contains(token), "tokens never logged");
 
-    let status = tokio::task::spawn_blocking(move || server.terminate())
-        .await
-        .unwrap();
-    assert!(
-        status.success(),
-        "graceful shutdown on SIGTERM exits 0: {status:?}"
-    );
+    let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    assert!(status.success(), "graceful shutdown on SIGTERM exits 0: {status:?}");
 }
 
 /// Two server processes on one PostgreSQL database work as one registry.
@@ -159,23 +105,13 @@ async fn two_instances_share_one_postgres_database() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let opts = ServeOptions {
-        database_url: Some(db.url.clone()),
-        ..Default::default()
-    };
+    let opts = ServeOptions { database_url: Some(db.url.clone()), ..Default::default() };
     let a = ServerProcess::start(&db.dir.path().join("a"), &opts);
     let b = ServerProcess::start(&db.dir.path().join("b"), &opts);
-    let (status, _, stderr) = server_cli(
-        &db.dir.path().join("cli"),
-        Some(&db.url),
-        &["user", "add", "alice"],
-    );
+    let (status, _, stderr) =
+        server_cli(&db.dir.path().join("cli"), Some(&db.url), &["user", "add", "alice"]);
     assert!(status.success(), "{stderr}");
-    let (_, token, _) = server_cli(
-        &db.dir.path().join("cli"),
-        Some(&db.url),
-        &["token", "issue", "alice"],
-    );
+    let (_, token, _) = server_cli(&db.dir.path().join("cli"), Some(&db.url), &["token", "issue", "alice"]);
     let token = token.trim().to_string();
     let http = reqwest::Client::new();
     for server in [&a, &b] {
@@ -189,10 +125,7 @@ async fn two_instances_share_one_postgres_database() {
             .await
             .unwrap();
         assert_eq!(who["username"], "alice");
-        assert_eq!(
-            http.get(server.url("/readyz")).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(http.get(server.url("/readyz")).send().await.unwrap().status(), 200);
     }
     // A token created on A is listed and revocable on B; the revocation is seen by A.
     let created: Value = http
@@ -206,15 +139,8 @@ async fn two_instances_share_one_postgres_database() {
         .await
         .unwrap();
     let id = created["id"].as_str().unwrap();
-    let list: Value = http
-        .get(b.url("/api/v1/tokens"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value =
+        http.get(b.url("/api/v1/tokens")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert!(list["tokens"].as_array().unwrap().iter().any(|t| t["id"] == id));
     assert_eq!(
         http.delete(b.url(&format!("/api/v1/tokens/{id}")))
@@ -226,20 +152,8 @@ async fn two_instances_share_one_postgres_database() {
         204
     );
     let new_secret = created["token"].as_str().unwrap();
-    assert_eq!(
-        http.get(a.url("/api/v1/whoami"))
-            .bearer_auth(new_secret)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(http.get(a.url("/api/v1/whoami")).bearer_auth(new_secret).send().await.unwrap().status(), 401);
     drop(a);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        http.get(b.url("/readyz")).send().await.unwrap().status(),
-        200,
-        "B survives A"
-    );
+    assert_eq!(http.get(b.url("/readyz")).send().await.unwrap().status(), 200, "B survives A");
 }

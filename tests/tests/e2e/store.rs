@@ -33,22 +33,13 @@ async fn users_are_unique_and_found_by_name_and_id(backend: Backend) {
     assert!(alice.admin && !alice.disabled);
     assert_eq!(alice.webauthn_handle.len(), 32);
     let err = store.create_user("alice", false, NOW).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict(ref m) if m.contains("alice")),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("alice")), "{err:?}");
     let bob = store.create_user("bob", false, NOW).await.unwrap();
     assert_ne!(alice.webauthn_handle, bob.webauthn_handle);
     assert_eq!(store.user_by_name("alice").await.unwrap(), Some(alice.clone()));
     assert_eq!(store.user_by_id(&bob.id).await.unwrap(), Some(bob.clone()));
     assert_eq!(store.user_by_name("carol").await.unwrap(), None);
-    let names: Vec<_> = store
-        .list_users()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|u| u.name)
-        .collect();
+    let names: Vec<_> = store.list_users().await.unwrap().into_iter().map(|u| u.name).collect();
     assert_eq!(names, ["alice", "bob"]);
 }
 
@@ -72,27 +63,11 @@ async fn invites_are_valid_until_expiry_for_enabled_users_only(backend: Backend)
     let found = store.valid_invite(&invite, NOW + 60).await.unwrap().unwrap();
     assert_eq!(found.user_id, alice.id);
     assert_eq!(found.expires_at, NOW + 7 * 24 * 3600);
-    assert!(
-        store
-            .valid_invite(&invite, NOW + 7 * 24 * 3600)
-            .await
-            .unwrap()
-            .is_none(),
-        "expired"
-    );
+    assert!(store.valid_invite(&invite, NOW + 7 * 24 * 3600).await.unwrap().is_none(), "expired");
     assert!(store.valid_invite("tg_inv_nope", NOW).await.unwrap().is_none());
-    assert!(
-        store
-            .valid_invite(&invite.replace("tg_inv_", "tg_api_"), NOW)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.valid_invite(&invite.replace("tg_inv_", "tg_api_"), NOW).await.unwrap().is_none());
     store.disable_user("alice", NOW).await.unwrap();
-    assert!(
-        store.valid_invite(&invite, NOW).await.unwrap().is_none(),
-        "disabled user"
-    );
+    assert!(store.valid_invite(&invite, NOW).await.unwrap().is_none(), "disabled user");
 }
 
 async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
@@ -111,11 +86,7 @@ async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(
-        rec.scopes,
-        [Scope::Read, Scope::Publish],
-        "sorted and deduplicated"
-    );
+    assert_eq!(rec.scopes, [Scope::Read, Scope::Publish], "sorted and deduplicated");
     let auth = store.authenticate_token(&secret, NOW).await.unwrap().unwrap();
     assert_eq!(
         (auth.username.as_str(), auth.admin, auth.token_id.as_str()),
@@ -123,11 +94,7 @@ async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
     );
     let listed = store.list_tokens(&alice.id, NOW + 1).await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(
-        listed[0].last_used_at,
-        Some(NOW),
-        "authentication marks the token used"
-    );
+    assert_eq!(listed[0].last_used_at, Some(NOW), "authentication marks the token used");
 
     // A near miss (one character changed) is not accepted.
     let mut near = secret.clone();
@@ -147,14 +114,7 @@ async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
         .await
         .unwrap();
     assert!(store.authenticate_token(&short, NOW + 9).await.unwrap().is_some());
-    assert!(
-        store
-            .authenticate_token(&short, NOW + 10)
-            .await
-            .unwrap()
-            .is_none(),
-        "expired"
-    );
+    assert!(store.authenticate_token(&short, NOW + 10).await.unwrap().is_none(), "expired");
     assert_eq!(
         store.list_tokens(&alice.id, NOW + 10).await.unwrap().len(),
         1,
@@ -162,14 +122,8 @@ async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
     );
 
     assert!(store.revoke_token(&rec.id, Some(&alice.id), NOW).await.unwrap());
-    assert!(
-        store.authenticate_token(&secret, NOW).await.unwrap().is_none(),
-        "revoked"
-    );
-    assert!(
-        !store.revoke_token(&rec.id, Some(&alice.id), NOW).await.unwrap(),
-        "already revoked"
-    );
+    assert!(store.authenticate_token(&secret, NOW).await.unwrap().is_none(), "revoked");
+    assert!(!store.revoke_token(&rec.id, Some(&alice.id), NOW).await.unwrap(), "already revoked");
 }
 
 async fn token_revocation_is_scoped_to_the_owner(backend: Backend) {
@@ -191,10 +145,7 @@ async fn token_revocation_is_scoped_to_the_owner(backend: Backend) {
         .unwrap();
     assert!(!store.revoke_token(&rec.id, Some(&bob.id), NOW).await.unwrap());
     assert!(store.authenticate_token(&secret, NOW).await.unwrap().is_some());
-    assert!(
-        store.revoke_token(&rec.id, None, NOW).await.unwrap(),
-        "unscoped (admin) revocation"
-    );
+    assert!(store.revoke_token(&rec.id, None, NOW).await.unwrap(), "unscoped (admin) revocation");
     assert!(store.authenticate_token(&secret, NOW).await.unwrap().is_none());
 }
 
@@ -229,10 +180,7 @@ async fn disabling_a_user_revokes_their_tokens(backend: Backend) {
     assert!(store.disable_user("alice", NOW).await.unwrap());
     assert!(!store.disable_user("nobody", NOW).await.unwrap());
     assert!(store.authenticate_token(&a, NOW).await.unwrap().is_none());
-    assert!(
-        store.authenticate_token(&b, NOW).await.unwrap().is_some(),
-        "other users keep theirs"
-    );
+    assert!(store.authenticate_token(&b, NOW).await.unwrap().is_some(), "other users keep theirs");
     assert!(store.user_by_name("alice").await.unwrap().unwrap().disabled);
 }
 
@@ -240,14 +188,8 @@ async fn security_events_are_recorded_newest_first(backend: Backend) {
     let Some((store, _db)) = test_store(backend).await else {
         return;
     };
-    store
-        .record_event(NOW, "counter_regression", None, None, "first")
-        .await
-        .unwrap();
-    store
-        .record_event(NOW + 1, "package_locked", None, Some("left-pad"), "second")
-        .await
-        .unwrap();
+    store.record_event(NOW, "counter_regression", None, None, "first").await.unwrap();
+    store.record_event(NOW + 1, "package_locked", None, Some("left-pad"), "second").await.unwrap();
     let events = store.recent_events(10).await.unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].detail, "second");
@@ -270,28 +212,11 @@ async fn ceremonies_are_taken_once_and_expire(backend: Backend) {
     };
     store.put_ceremony(&c("a")).await.unwrap();
     store.put_ceremony(&c("b")).await.unwrap();
-    assert_eq!(
-        store.take_ceremony("a", "register", NOW).await.unwrap(),
-        Taken::Missing,
-        "kind must match"
-    );
-    assert_eq!(
-        store.take_ceremony("a", "login", NOW).await.unwrap(),
-        Taken::Found(c("a"))
-    );
-    assert_eq!(
-        store.take_ceremony("a", "login", NOW).await.unwrap(),
-        Taken::Missing,
-        "single use"
-    );
-    assert_eq!(
-        store.take_ceremony("b", "login", NOW + 300).await.unwrap(),
-        Taken::Expired
-    );
-    assert_eq!(
-        store.take_ceremony("b", "login", NOW).await.unwrap(),
-        Taken::Missing
-    );
+    assert_eq!(store.take_ceremony("a", "register", NOW).await.unwrap(), Taken::Missing, "kind must match");
+    assert_eq!(store.take_ceremony("a", "login", NOW).await.unwrap(), Taken::Found(c("a")));
+    assert_eq!(store.take_ceremony("a", "login", NOW).await.unwrap(), Taken::Missing, "single use");
+    assert_eq!(store.take_ceremony("b", "login", NOW + 300).await.unwrap(), Taken::Expired);
+    assert_eq!(store.take_ceremony("b", "login", NOW).await.unwrap(), Taken::Missing);
     store.put_ceremony(&c("c")).await.unwrap();
     assert_eq!(store.purge_expired_ceremonies(NOW + 301).await.unwrap(), 1);
 }
@@ -302,47 +227,18 @@ async fn npm_logins_are_collected_once(backend: Backend) {
     };
     let alice = store.create_user("alice", false, NOW).await.unwrap();
     store.create_npm_login("npl_1", "hash1", NOW).await.unwrap();
-    assert_eq!(
-        store.poll_npm_login("hash1", NOW).await.unwrap(),
-        LoginPoll::Pending
-    );
+    assert_eq!(store.poll_npm_login("hash1", NOW).await.unwrap(), LoginPoll::Pending);
     assert_eq!(store.poll_npm_login("other", NOW).await.unwrap(), LoginPoll::Gone);
-    assert!(
-        store
-            .approve_npm_login("npl_1", &alice.id, NOW + 1)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .approve_npm_login("npl_1", &alice.id, NOW + 1)
-            .await
-            .unwrap(),
-        "approved once"
-    );
+    assert!(store.approve_npm_login("npl_1", &alice.id, NOW + 1).await.unwrap());
+    assert!(!store.approve_npm_login("npl_1", &alice.id, NOW + 1).await.unwrap(), "approved once");
     assert_eq!(
         store.poll_npm_login("hash1", NOW + 2).await.unwrap(),
-        LoginPoll::Approved {
-            user_id: alice.id.clone()
-        }
+        LoginPoll::Approved { user_id: alice.id.clone() }
     );
-    assert_eq!(
-        store.poll_npm_login("hash1", NOW + 3).await.unwrap(),
-        LoginPoll::Gone,
-        "collected once"
-    );
+    assert_eq!(store.poll_npm_login("hash1", NOW + 3).await.unwrap(), LoginPoll::Gone, "collected once");
     store.create_npm_login("npl_2", "hash2", NOW).await.unwrap();
-    assert!(
-        !store
-            .approve_npm_login("npl_2", &alice.id, NOW + 600)
-            .await
-            .unwrap(),
-        "expired"
-    );
-    assert_eq!(
-        store.poll_npm_login("hash2", NOW + 600).await.unwrap(),
-        LoginPoll::Gone
-    );
+    assert!(!store.approve_npm_login("npl_2", &alice.id, NOW + 600).await.unwrap(), "expired");
+    assert_eq!(store.poll_npm_login("hash2", NOW + 600).await.unwrap(), LoginPoll::Gone);
 }
 
 async fn server_secrets_are_stable(backend: Backend) {
@@ -375,36 +271,17 @@ async fn key_counters_move_by_compare_and_set(backend: Backend) {
         user_verified: true,
     };
     let key = store.add_key(&new, Some(&invite_hash), NOW).await.unwrap();
-    assert!(
-        store.valid_invite(&invite, NOW).await.unwrap().is_none(),
-        "invite consumed with the key"
-    );
+    assert!(store.valid_invite(&invite, NOW).await.unwrap().is_none(), "invite consumed with the key");
     let err = store.add_key(&new, None, NOW).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict(ref m) if m.contains("already enrolled")),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("already enrolled")), "{err:?}");
     let err = store
-        .add_key(
-            &NewSecurityKey {
-                credential_id: &[9],
-                ..new.clone()
-            },
-            Some(&invite_hash),
-            NOW,
-        )
+        .add_key(&NewSecurityKey { credential_id: &[9], ..new.clone() }, Some(&invite_hash), NOW)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "a used invite enrolls nothing: {err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict(_)), "a used invite enrolls nothing: {err:?}");
     assert_eq!(store.keys_of_user(&alice.id).await.unwrap().len(), 1);
 
-    assert_eq!(
-        store.record_key_use(&key.id, 5, 6, "{}", NOW).await.unwrap(),
-        CounterUpdate::Updated
-    );
+    assert_eq!(store.record_key_use(&key.id, 5, 6, "{}", NOW).await.unwrap(), CounterUpdate::Updated);
     assert_eq!(
         store.record_key_use(&key.id, 5, 7, "{}", NOW).await.unwrap(),
         CounterUpdate::Lost,
@@ -443,14 +320,8 @@ async fn expired_rows_are_purged_but_publish_records_kept(backend: Backend) {
         done_hash: done,
         expires_at: NOW + 600,
     };
-    store
-        .create_approval(&approval("apr_unused", "d1"), NOW)
-        .await
-        .unwrap();
-    store
-        .create_approval(&approval("apr_used", "d2"), NOW)
-        .await
-        .unwrap();
+    store.create_approval(&approval("apr_unused", "d1"), NOW).await.unwrap();
+    store.create_approval(&approval("apr_used", "d2"), NOW).await.unwrap();
     let approved = tapgate_server::store::approvals::Approved {
         approved_by: &alice.id,
         key_id: "k",
@@ -479,16 +350,9 @@ async fn expired_rows_are_purged_but_publish_records_kept(backend: Backend) {
     };
     store.publish(&record, NOW + 2).await.unwrap();
     store.create_npm_login("npl_x", "h", NOW).await.unwrap();
-    assert_eq!(
-        store.purge_expired(NOW + 700).await.unwrap(),
-        0,
-        "nothing is a day past expiry yet"
-    );
+    assert_eq!(store.purge_expired(NOW + 700).await.unwrap(), 0, "nothing is a day past expiry yet");
     assert!(store.purge_expired(NOW + 2 * 86_400).await.unwrap() >= 2);
     assert!(store.approval("apr_unused").await.unwrap().is_none());
-    assert!(
-        store.approval("apr_used").await.unwrap().is_some(),
-        "a published version's record is kept"
-    );
+    assert!(store.approval("apr_used").await.unwrap().is_some(), "a published version's record is kept");
     assert!(store.npm_login("npl_x").await.unwrap().is_none());
 }

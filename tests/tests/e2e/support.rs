@@ -119,15 +119,22 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// `GET path` as JSON.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.http.get(self.url(path)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `GET path` as JSON, with a bearer token.
+    pub async fn get_json_as<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> T {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+    }
+
     pub fn store(&self) -> &Store {
         &self.state.store
     }
 
     pub async fn user(&self, name: &str, admin: bool) -> User {
-        self.store()
-            .create_user(name, admin, self.clock_now())
-            .await
-            .expect("create user")
+        self.store().create_user(name, admin, self.clock_now()).await.expect("create user")
     }
 
     pub fn clock_now(&self) -> i64 {
@@ -169,9 +176,6 @@ pub async fn expect_error(resp: reqwest::Response, status: StatusCode, code: &st
     let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     assert_eq!(body["error"]["code"], code, "unexpected error code; body: {text}");
     let message = body["error"]["message"].as_str().expect("message").to_string();
-    assert!(
-        message.len() > 10,
-        "the message should be a sentence: {message:?}"
-    );
+    assert!(message.len() > 10, "the message should be a sentence: {message:?}");
     message
 }

@@ -81,9 +81,7 @@ fn head(major: u8, value: u64, out: &mut Vec<u8>) {
 /// Encodes the attestation object for `att`.
 pub(super) fn attestation_object(att: &Attestation) -> Result<Vec<u8>, AuthenticatorError> {
     if att.auth_data.is_empty() {
-        return Err(AuthenticatorError::Other(
-            "the security key returned no authenticator data".into(),
-        ));
+        return Err(AuthenticatorError::Other("the security key returned no authenticator data".into()));
     }
     let x5c = || Cbor::Array(att.attstmt_x5c.iter().map(|c| Cbor::Bytes(c)).collect());
     let mut stmt = Vec::new();
@@ -107,9 +105,7 @@ pub(super) fn attestation_object(att: &Attestation) -> Result<Vec<u8>, Authentic
         }
         "none" => {}
         "" => {
-            return Err(AuthenticatorError::Other(
-                "the security key returned no attestation format".into(),
-            ));
+            return Err(AuthenticatorError::Other("the security key returned no attestation format".into()));
         }
         // tpm, android-key, apple...: their statements carry fields ctap-hid-fido2 drops.
         other => {
@@ -159,19 +155,12 @@ mod tests {
         assert_eq!(enc(-7), [0x26]);
         assert_eq!(enc(-8), [0x27]);
         assert_eq!(enc(-257), [0x39, 0x01, 0x00]);
-        assert_eq!(
-            enc(i64::MIN),
-            [0x3b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
-        );
+        assert_eq!(enc(i64::MIN), [0x3b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     }
 
     #[test]
     fn encodes_none_attestation_object() {
-        let att = Attestation {
-            fmt: "none".into(),
-            auth_data: vec![0xAB],
-            ..Default::default()
-        };
+        let att = Attestation { fmt: "none".into(), auth_data: vec![0xAB], ..Default::default() };
         let bytes = attestation_object(&att).expect("encode");
         let mut expected = vec![0xa3, 0x63];
         expected.extend_from_slice(b"fmt");
@@ -213,15 +202,8 @@ mod tests {
 
     #[test]
     fn rejects_unknown_formats_and_bad_auth_data() {
-        let att = Attestation {
-            fmt: "tpm".into(),
-            auth_data: vec![0; 60],
-            ..Default::default()
-        };
-        assert!(matches!(
-            attestation_object(&att),
-            Err(AuthenticatorError::Unsupported(_))
-        ));
+        let att = Attestation { fmt: "tpm".into(), auth_data: vec![0; 60], ..Default::default() };
+        assert!(matches!(attestation_object(&att), Err(AuthenticatorError::Unsupported(_))));
         assert!(credential_id(&[0; 20]).is_err());
         assert!(credential_id(&[0; 60]).is_err(), "AT flag not set");
         let mut ad = vec![0u8; 55];

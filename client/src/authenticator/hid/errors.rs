@@ -53,11 +53,7 @@ pub(super) fn call<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, Failur
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
             let message = format!("{e:#}");
-            Err(Failure {
-                status: parse_status(&message),
-                message,
-                elapsed,
-            })
+            Err(Failure { status: parse_status(&message), message, elapsed })
         }
         Err(_) => Err(Failure {
             status: None,
@@ -122,11 +118,7 @@ mod tests {
     use super::*;
 
     fn failure(message: &str, secs: u64) -> Failure {
-        Failure {
-            status: parse_status(message),
-            message: message.into(),
-            elapsed: Duration::from_secs(secs),
-        }
+        Failure { status: parse_status(message), message: message.into(), elapsed: Duration::from_secs(secs) }
     }
 
     #[test]

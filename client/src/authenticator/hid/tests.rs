@@ -27,13 +27,7 @@ fn library_hashes_the_challenge_into_client_data_hash() {
 }
 
 fn caps(pin: PinState, builtin_uv: bool) -> Caps {
-    Caps {
-        pin,
-        builtin_uv,
-        algorithms: Vec::new(),
-        max_credentials_in_list: 0,
-        max_credential_id_length: 0,
-    }
+    Caps { pin, builtin_uv, algorithms: Vec::new(), max_credentials_in_list: 0, max_credential_id_length: 0 }
 }
 
 #[test]
@@ -44,14 +38,8 @@ fn user_verification_method() {
     assert_eq!(m(P::Required, &caps(Set, false)), Ok(Uv::Pin));
     assert_eq!(m(P::Required, &caps(Set, true)), Ok(Uv::Pin));
     assert_eq!(m(P::Required, &caps(NotSet, true)), Ok(Uv::BuiltIn));
-    assert_eq!(
-        m(P::Required, &caps(NotSet, false)),
-        Err(AuthenticatorError::PinNotSet)
-    );
-    assert!(matches!(
-        m(P::Required, &caps(Unsupported, false)),
-        Err(AuthenticatorError::Unsupported(_))
-    ));
+    assert_eq!(m(P::Required, &caps(NotSet, false)), Err(AuthenticatorError::PinNotSet));
+    assert!(matches!(m(P::Required, &caps(Unsupported, false)), Err(AuthenticatorError::Unsupported(_))));
     assert_eq!(m(P::Preferred, &caps(Set, false)), Ok(Uv::Pin));
     assert_eq!(m(P::Preferred, &caps(NotSet, false)), Ok(Uv::None));
     assert_eq!(m(P::Preferred, &caps(Unsupported, true)), Ok(Uv::BuiltIn));
@@ -65,14 +53,8 @@ fn algorithm_choice() {
     assert_eq!(ids(key_types(&[-8, -7], &[]).expect("both")), vec![-7, -8]);
     assert_eq!(ids(key_types(&[-7, -8], &[-7]).expect("es256")), vec![-7]);
     assert_eq!(ids(key_types(&[-8, -257], &[]).expect("eddsa")), vec![-8]);
-    assert!(matches!(
-        key_types(&[-257], &[]),
-        Err(AuthenticatorError::Unsupported(_))
-    ));
-    assert!(matches!(
-        key_types(&[-8], &[-7]),
-        Err(AuthenticatorError::Unsupported(_))
-    ));
+    assert!(matches!(key_types(&[-257], &[]), Err(AuthenticatorError::Unsupported(_))));
+    assert!(matches!(key_types(&[-8], &[-7]), Err(AuthenticatorError::Unsupported(_))));
 }
 
 /// A real packed attestation (from a software key, as a CTAP authenticatorMakeCredential
@@ -88,19 +70,13 @@ fn rebuilt_attestation_object_verifies() {
         .register_with(Some(&cas), UserVerification::Discouraged, |req| {
             let request = MakeCredentialRequest {
                 client_data_hash: Sha256::digest(&req.client_data_json).to_vec(),
-                rp: RelyingParty {
-                    name: req.rp_name.clone(),
-                    id: req.rp_id.clone(),
-                },
+                rp: RelyingParty { name: req.rp_name.clone(), id: req.rp_id.clone() },
                 user: User {
                     id: req.user_id.clone(),
                     name: req.user_name.clone(),
                     display_name: req.user_display_name.clone(),
                 },
-                pub_key_cred_params: vec![PubKeyCredParams {
-                    type_: "public-key".into(),
-                    alg: -7,
-                }],
+                pub_key_cred_params: vec![PubKeyCredParams { type_: "public-key".into(), alg: -7 }],
                 exclude_list: vec![],
                 options: None,
                 pin_uv_auth_param: None,
@@ -118,10 +94,7 @@ fn rebuilt_attestation_object_verifies() {
             let attestation_object = attestation::attestation_object(&att).map_err(|e| e.to_string())?;
             let credential_id = attestation::credential_id(&att.auth_data).map_err(|e| e.to_string())?;
             assert_eq!(credential_id, att.credential_descriptor.id);
-            Ok(RegisterResponse {
-                credential_id,
-                attestation_object,
-            })
+            Ok(RegisterResponse { credential_id, attestation_object })
         })
         .expect("the relying party accepts the rebuilt attestation object");
     assert!(!cred.cred_id.is_empty());
@@ -136,8 +109,5 @@ fn assertion_without_credentials_needs_no_device() {
         allow_credentials: vec![],
         user_verification: UserVerification::Discouraged,
     };
-    assert_eq!(
-        auth.assert(&req).err(),
-        Some(AuthenticatorError::NoMatchingCredential)
-    );
+    assert_eq!(auth.assert(&req).err(), Some(AuthenticatorError::NoMatchingCredential));
 }

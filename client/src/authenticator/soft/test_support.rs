@@ -112,10 +112,7 @@ impl TestRp {
             .map_err(|e| e.to_string())?
             .attestation(AttestationConveyancePreference::Direct)
             .user_verification_policy(policy(uv));
-        let (challenge, state) = self
-            .core
-            .generate_challenge_register(builder)
-            .map_err(|e| e.to_string())?;
+        let (challenge, state) = self.core.generate_challenge_register(builder).map_err(|e| e.to_string())?;
         let client_data_json = client_data("webauthn.create", &challenge.public_key.challenge);
         let mut req = register_request(client_data_json.clone(), Vec::new());
         req.user_verification = uv;
@@ -131,9 +128,7 @@ impl TestRp {
             type_: "public-key".into(),
             extensions: Default::default(),
         };
-        self.core
-            .register_credential(&reg, &state, cas)
-            .map_err(|e| e.to_string())
+        self.core.register_credential(&reg, &state, cas).map_err(|e| e.to_string())
     }
 
     /// Authentication ceremony with `auth` for the registered `cred`.
@@ -149,12 +144,7 @@ impl TestRp {
             .and_then(|b| self.core.generate_challenge_authenticate(b))
             .map_err(|e| e.to_string())?;
         let client_data_json = client_data("webauthn.get", &challenge.public_key.challenge);
-        let allow = challenge
-            .public_key
-            .allow_credentials
-            .iter()
-            .map(|c| c.id.clone())
-            .collect();
+        let allow = challenge.public_key.allow_credentials.iter().map(|c| c.id.clone()).collect();
         let mut req = assert_request(client_data_json.clone(), allow);
         req.user_verification = uv;
         let resp = auth.assert(&req).map_err(|e| e.to_string())?;
@@ -170,8 +160,6 @@ impl TestRp {
             extensions: Default::default(),
             type_: "public-key".into(),
         };
-        self.core
-            .authenticate_credential(&rsp, &state)
-            .map_err(|e| e.to_string())
+        self.core.authenticate_credential(&rsp, &state).map_err(|e| e.to_string())
     }
 }

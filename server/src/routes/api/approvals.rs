@@ -19,9 +19,7 @@ use crate::publish::{approvals, may_publish};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/approvals", post(create))
-        .route("/approvals/{id}", post(finish).get(show))
+    Router::new().route("/approvals", post(create)).route("/approvals/{id}", post(finish).get(show))
 }
 
 async fn create(
@@ -42,17 +40,11 @@ async fn create(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::VersionExists,
-            format!(
-                "{}@{} is already published: bump the version",
-                body.package, body.version
-            ),
+            format!("{}@{} is already published: bump the version", body.package, body.version),
         ));
     }
     if !may_publish(&state, &body.package, &user.0.user_id).await? {
-        return Err(ApiError::forbidden(format!(
-            "you are not a maintainer of {}",
-            body.package
-        )));
+        return Err(ApiError::forbidden(format!("you are not a maintainer of {}", body.package)));
     }
     let requester = state
         .store

@@ -16,9 +16,7 @@ use crate::store::StoreError;
 use crate::store::keys::SecurityKey;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/keys", get(list))
-        .route("/keys/{id}", axum::routing::patch(rename).delete(remove))
+    Router::new().route("/keys", get(list)).route("/keys/{id}", axum::routing::patch(rename).delete(remove))
 }
 
 pub fn key_info(key: SecurityKey) -> KeyInfo {
@@ -39,9 +37,7 @@ pub fn key_info(key: SecurityKey) -> KeyInfo {
 
 async fn list(State(state): State<AppState>, AuthUser(auth): AuthUser) -> ApiResult<Json<KeyList>> {
     let keys = state.store.keys_of_user(&auth.user_id).await?;
-    Ok(Json(KeyList {
-        keys: keys.into_iter().map(key_info).collect(),
-    }))
+    Ok(Json(KeyList { keys: keys.into_iter().map(key_info).collect() }))
 }
 
 async fn rename(
@@ -52,9 +48,7 @@ async fn rename(
 ) -> ApiResult<Json<KeyInfo>> {
     let name = validate_key_name(&body.name)?;
     if !state.store.rename_key(&auth.user_id, &id, name).await? {
-        return Err(ApiError::not_found(format!(
-            "you have no key {id:?}; list them with GET /api/v1/keys"
-        )));
+        return Err(ApiError::not_found(format!("you have no key {id:?}; list them with GET /api/v1/keys")));
     }
     let key = state
         .store
@@ -75,9 +69,9 @@ async fn remove(
             tracing::info!(key_id = %id, user = %auth.username, "security key removed");
             Ok(StatusCode::NO_CONTENT)
         }
-        Ok(None) => Err(ApiError::not_found(format!(
-            "you have no key {id:?}; list them with GET /api/v1/keys"
-        ))),
+        Ok(None) => {
+            Err(ApiError::not_found(format!("you have no key {id:?}; list them with GET /api/v1/keys")))
+        }
         Err(StoreError::Conflict(msg)) => Err(ApiError::conflict(tapgate_shared::ErrorCode::Conflict, msg)),
         Err(e) => Err(e.into()),
     }

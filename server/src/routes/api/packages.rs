@@ -29,14 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/packages/{name}", get(show))
         .route("/packages/{name}/policy", put(set_policy))
         .route("/packages/{name}/maintainers", get(maintainers))
-        .route(
-            "/packages/{name}/maintainers/{user}",
-            put(add_maintainer).delete(remove_maintainer),
-        )
-        .route(
-            "/packages/{name}/versions/{version}/approval",
-            get(approval_record),
-        )
+        .route("/packages/{name}/maintainers/{user}", put(add_maintainer).delete(remove_maintainer))
+        .route("/packages/{name}/versions/{version}/approval", get(approval_record))
 }
 
 async fn show(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<PackageInfo>> {
@@ -45,20 +39,8 @@ async fn show(State(state): State<AppState>, Path(name): Path<String>) -> ApiRes
     }
     Ok(Json(PackageInfo {
         policy: policy_for(&state, &name).await?,
-        maintainers: state
-            .store
-            .maintainers(&name)
-            .await?
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect(),
-        versions: state
-            .store
-            .versions(&name)
-            .await?
-            .into_iter()
-            .map(|v| v.version)
-            .collect(),
+        maintainers: state.store.maintainers(&name).await?.into_iter().map(|(_, n)| n).collect(),
+        versions: state.store.versions(&name).await?.into_iter().map(|v| v.version).collect(),
         dist_tags: state.store.dist_tags(&name).await?,
         name,
     }))
@@ -85,17 +67,8 @@ async fn maintainers(
     if state.store.package(&name).await?.is_none() {
         return Err(package_not_found(&name));
     }
-    let maintainers = state
-        .store
-        .maintainers(&name)
-        .await?
-        .into_iter()
-        .map(|(_, n)| n)
-        .collect();
-    Ok(Json(Maintainers {
-        package: name,
-        maintainers,
-    }))
+    let maintainers = state.store.maintainers(&name).await?.into_iter().map(|(_, n)| n).collect();
+    Ok(Json(Maintainers { package: name, maintainers }))
 }
 
 /// The caller must be a maintainer (with a recent key sign-in), or an administrator.
@@ -108,9 +81,7 @@ async fn authorize_owner_change(state: &AppState, user: &AuthUser, name: &str) -
     }
     user.require(Scope::Publish)?;
     if !state.store.is_maintainer(name, &user.0.user_id).await? {
-        return Err(ApiError::forbidden(format!(
-            "only maintainers of {name} may change its maintainers"
-        )));
+        return Err(ApiError::forbidden(format!("only maintainers of {name} may change its maintainers")));
     }
     require_fresh_login(user.0.source, user.0.created_at, state.now())
 }
@@ -146,9 +117,7 @@ async fn remove_maintainer(
     match state.store.remove_maintainer(&name, &target.id).await {
         Ok(true) => {}
         Ok(false) => {
-            return Err(ApiError::not_found(format!(
-                "{username} is not a maintainer of {name}"
-            )));
+            return Err(ApiError::not_found(format!("{username} is not a maintainer of {name}")));
         }
         Err(StoreError::Conflict(msg)) => return Err(ApiError::conflict(ErrorCode::Conflict, msg)),
         Err(e) => return Err(e.into()),
@@ -178,24 +147,10 @@ async fn approval_record(
         )
     };
     let approval_id = row.approval_id.ok_or_else(not_approved)?;
-    let a = state
-        .store
-        .approval(&approval_id)
-        .await?
-        .ok_or_else(not_approved)?;
-    let requester = state
-        .store
-        .user_by_id(&a.requested_by)
-        .await?
-        .map(|u| u.name)
-        .unwrap_or_default();
+    let a = state.store.approval(&approval_id).await?.ok_or_else(not_approved)?;
+    let requester = state.store.user_by_id(&a.requested_by).await?.map(|u| u.name).unwrap_or_default();
     let approver = match &a.approved_by {
-        Some(id) => state
-            .store
-            .user_by_id(id)
-            .await?
-            .map(|u| u.name)
-            .unwrap_or_default(),
+        Some(id) => state.store.user_by_id(id).await?.map(|u| u.name).unwrap_or_default(),
         None => String::new(),
     };
     let missing = || ApiError::internal(format!("approval {approval_id} lacks its evidence"));

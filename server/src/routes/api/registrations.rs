@@ -76,30 +76,20 @@ impl FromRequestParts<AppState> for Enroller {
                 .user_by_id(&invite.user_id)
                 .await?
                 .ok_or_else(|| ApiError::internal("invite without user"))?;
-            return Ok(Enroller {
-                user,
-                invite_hash: Some(invite.token_hash),
-            });
+            return Ok(Enroller { user, invite_hash: Some(invite.token_hash) });
         }
-        let auth = state
-            .store
-            .authenticate_token(credential, now)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "the API token is unknown, expired or revoked: sign in again with your security key",
-                )
-            })?;
+        let auth = state.store.authenticate_token(credential, now).await?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "the API token is unknown, expired or revoked: sign in again with your security key",
+            )
+        })?;
         require_fresh_login(auth.source, auth.created_at, now)?;
         let user = state
             .store
             .user_by_id(&auth.user_id)
             .await?
             .ok_or_else(|| ApiError::internal("token without user"))?;
-        Ok(Enroller {
-            user,
-            invite_hash: None,
-        })
+        Ok(Enroller { user, invite_hash: None })
     }
 }
 
@@ -126,9 +116,7 @@ async fn begin(
         .rp
         .begin_registration(&enroller.user.webauthn_handle, &enroller.user.name, exclude)
         .map_err(|f| ApiError::internal(f.message()))?;
-    let context = Context {
-        invite_hash: enroller.invite_hash,
-    };
+    let context = Context { invite_hash: enroller.invite_hash };
     let ceremony = ceremonies::persist(
         &state,
         KIND,
@@ -137,10 +125,7 @@ async fn begin(
         &context,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RegistrationChallenge { ceremony, public_key }),
-    ))
+    Ok((StatusCode::CREATED, Json(RegistrationChallenge { ceremony, public_key })))
 }
 
 /// Checks a key name: 1–64 printable characters.
@@ -164,24 +149,19 @@ async fn finish(
     let name = validate_key_name(&body.name)?.to_string();
     let ceremony = ceremonies::take(&state, &ceremony_id, KIND).await?;
     if ceremony.user_id.as_deref() != Some(enroller.user.id.as_str()) {
-        return Err(ApiError::forbidden(
-            "this enrollment was started by another account",
-        ));
+        return Err(ApiError::forbidden("this enrollment was started by another account"));
     }
     let context: Context = ceremonies::decode(&ceremony.context)?;
     let StoredState::Registration(reg_state) = ceremonies::decode::<StoredState>(&ceremony.state)? else {
         return Err(ApiError::internal("registration ceremony holds the wrong state"));
     };
-    let registered = state
-        .rp
-        .finish_registration(&body.credential, &reg_state)
-        .map_err(|f| {
-            let status = match f {
-                crate::webauthn::CeremonyFailure::Malformed(_) => StatusCode::BAD_REQUEST,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            ApiError::new(status, ErrorCode::WebauthnFailed, f.message())
-        })?;
+    let registered = state.rp.finish_registration(&body.credential, &reg_state).map_err(|f| {
+        let status = match f {
+            crate::webauthn::CeremonyFailure::Malformed(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, ErrorCode::WebauthnFailed, f.message())
+    })?;
     let credential_json = serde_json::to_string(&registered.credential).map_err(ApiError::internal)?;
     let aaguid = registered.aaguid.to_string();
     let new_key = NewSecurityKey {
@@ -196,11 +176,7 @@ async fn finish(
         attestation_ca: registered.attestation_ca.as_deref(),
         user_verified: registered.user_verified,
     };
-    let key = match state
-        .store
-        .add_key(&new_key, context.invite_hash.as_deref(), state.now())
-        .await
-    {
+    let key = match state.store.add_key(&new_key, context.invite_hash.as_deref(), state.now()).await {
         Ok(key) => key,
         Err(StoreError::Conflict(msg)) if msg.contains("already enrolled") => {
             return Err(ApiError::conflict(

@@ -28,9 +28,7 @@ const KIND: &str = "login";
 pub const LOGIN_TOKEN_TTL_SECONDS: i64 = 30 * 86_400;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/sessions", post(begin))
-        .route("/sessions/{ceremony}", post(finish))
+    Router::new().route("/sessions", post(begin)).route("/sessions/{ceremony}", post(finish))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,10 +56,7 @@ async fn begin(
 ) -> ApiResult<(StatusCode, Json<AuthenticationChallenge>)> {
     let username = body.username.trim().to_lowercase();
     if username.is_empty() || username.len() > 64 {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidName,
-            "enter your username",
-        ));
+        return Err(ApiError::bad_request(ErrorCode::InvalidName, "enter your username"));
     }
     if let Some(login_id) = &body.npm_login {
         let pending = state.store.npm_login(login_id).await?;
@@ -80,10 +75,8 @@ async fn begin(
     };
     let real_user = user.filter(|_| !keys.is_empty());
     let credentials = keys.into_iter().map(|(_, c)| c).collect::<Vec<_>>();
-    let (mut options, auth_state) = state
-        .rp
-        .begin_authentication(credentials, None)
-        .map_err(|f| ApiError::internal(f.message()))?;
+    let (mut options, auth_state) =
+        state.rp.begin_authentication(credentials, None).map_err(|f| ApiError::internal(f.message()))?;
     if real_user.is_none() {
         options.allow_credentials = vec![AllowCredentials {
             type_: "public-key".into(),
@@ -95,26 +88,12 @@ async fn begin(
     for allowed in &mut options.allow_credentials {
         allowed.transports = None;
     }
-    let context = Context {
-        npm_login: body.npm_login,
-        token_name: body.token_name,
-    };
+    let context = Context { npm_login: body.npm_login, token_name: body.token_name };
     let user_id = real_user.as_ref().map(|u| u.id.as_str());
-    let ceremony = ceremonies::persist(
-        &state,
-        KIND,
-        user_id,
-        &StoredState::Authentication(auth_state),
-        &context,
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(AuthenticationChallenge {
-            ceremony,
-            public_key: options,
-        }),
-    ))
+    let ceremony =
+        ceremonies::persist(&state, KIND, user_id, &StoredState::Authentication(auth_state), &context)
+            .await?;
+    Ok((StatusCode::CREATED, Json(AuthenticationChallenge { ceremony, public_key: options })))
 }
 
 async fn finish(
@@ -150,25 +129,14 @@ async fn finish(
         tracing::info!(user = %user.name, key_id = %verified.key.id, "npm web login approved");
         return Ok((
             StatusCode::CREATED,
-            Json(LoginResult {
-                username: user.name,
-                token: None,
-                npm_login: Some(login_id),
-            }),
+            Json(LoginResult { username: user.name, token: None, npm_login: Some(login_id) }),
         ));
     }
     let name = context.token_name.unwrap_or_else(|| "key sign-in".into());
     let name: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
     let (username, token) = issue_login_token(&state, &user.id, &name).await?;
     tracing::info!(user = %username, key_id = %verified.key.id, user_verified = verified.user_verified, "signed in with a security key");
-    Ok((
-        StatusCode::CREATED,
-        Json(LoginResult {
-            username,
-            token: Some(token),
-            npm_login: None,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(LoginResult { username, token: Some(token), npm_login: None })))
 }
 
 /// Issues a login token for `user_id` (used by npm's web login when it collects).
@@ -186,14 +154,7 @@ pub async fn issue_login_token(state: &AppState, user_id: &str, name: &str) -> A
     let now = state.now();
     let (_, token) = state
         .store
-        .issue_token(
-            &user.id,
-            name,
-            &scopes,
-            Some(now + LOGIN_TOKEN_TTL_SECONDS),
-            TokenSource::Login,
-            now,
-        )
+        .issue_token(&user.id, name, &scopes, Some(now + LOGIN_TOKEN_TTL_SECONDS), TokenSource::Login, now)
         .await?;
     Ok((user.name, token))
 }

@@ -16,9 +16,7 @@ use crate::state::AppState;
 use crate::store::tokens::{TokenRecord, TokenSource};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/tokens", get(list).post(create))
-        .route("/tokens/{id}", delete(revoke))
+    Router::new().route("/tokens", get(list).post(create)).route("/tokens/{id}", delete(revoke))
 }
 
 pub fn token_info(record: TokenRecord, current_id: &str) -> TokenInfo {
@@ -35,10 +33,7 @@ pub fn token_info(record: TokenRecord, current_id: &str) -> TokenInfo {
 
 async fn list(State(state): State<AppState>, AuthUser(auth): AuthUser) -> ApiResult<Json<TokenList>> {
     let records = state.store.list_tokens(&auth.user_id, state.now()).await?;
-    let tokens = records
-        .into_iter()
-        .map(|r| token_info(r, &auth.token_id))
-        .collect();
+    let tokens = records.into_iter().map(|r| token_info(r, &auth.token_id)).collect();
     Ok(Json(TokenList { tokens }))
 }
 
@@ -75,14 +70,7 @@ async fn create(
     let expires_at = body.expires_in_days.map(|d| now + i64::from(d) * 86_400);
     let (record, secret) = state
         .store
-        .issue_token(
-            &auth.user_id,
-            name,
-            &body.scopes,
-            expires_at,
-            TokenSource::Derived,
-            now,
-        )
+        .issue_token(&auth.user_id, name, &body.scopes, expires_at, TokenSource::Derived, now)
         .await?;
     tracing::info!(token_id = %record.id, user = %auth.username, "token issued");
     Ok((
@@ -104,17 +92,11 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let is_admin = user.require(Scope::Admin).is_ok();
-    let owner = if is_admin {
-        None
-    } else {
-        Some(user.0.user_id.as_str())
-    };
+    let owner = if is_admin { None } else { Some(user.0.user_id.as_str()) };
     if state.store.revoke_token(&id, owner, state.now()).await? {
         tracing::info!(token_id = %id, by = %user.0.username, "token revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!(
-            "no live token {id:?} of yours; list them with GET /api/v1/tokens"
-        )))
+        Err(ApiError::not_found(format!("no live token {id:?} of yours; list them with GET /api/v1/tokens")))
     }
 }

@@ -13,9 +13,5 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn whoami(AuthUser(auth): AuthUser) -> Json<Whoami> {
-    Json(Whoami {
-        username: auth.username,
-        admin: auth.admin,
-        scopes: auth.scopes,
-    })
+    Json(Whoami { username: auth.username, admin: auth.admin, scopes: auth.scopes })
 }

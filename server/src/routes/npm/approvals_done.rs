@@ -21,11 +21,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn done(State(state): State<AppState>, Path(secret): Path<String>) -> ApiResult<Response> {
     let ticket = secrets::generate(SecretKind::Ticket);
-    match state
-        .store
-        .poll_approval_done(&secrets::hash(&secret), &ticket.hash, state.now())
-        .await?
-    {
+    match state.store.poll_approval_done(&secrets::hash(&secret), &ticket.hash, state.now()).await? {
         DonePoll::Pending => Ok(pending()),
         DonePoll::Ready => {
             Ok((StatusCode::OK, axum::Json(json!({ "token": ticket.plaintext }))).into_response())

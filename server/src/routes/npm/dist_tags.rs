@@ -19,10 +19,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/-/package/{name}/dist-tags", get(list))
-        .route(
-            "/-/package/{name}/dist-tags/{tag}",
-            put(set).post(set).delete(remove),
-        )
+        .route("/-/package/{name}/dist-tags/{tag}", put(set).post(set).delete(remove))
 }
 
 async fn list(
@@ -41,9 +38,7 @@ async fn authorize(state: &AppState, user: &AuthUser, name: &str) -> ApiResult<(
         return Err(package_not_found(name));
     }
     if !state.store.is_maintainer(name, &user.0.user_id).await? {
-        return Err(ApiError::forbidden(format!(
-            "only maintainers of {name} may change its dist-tags"
-        )));
+        return Err(ApiError::forbidden(format!("only maintainers of {name} may change its dist-tags")));
     }
     Ok(())
 }
@@ -63,10 +58,7 @@ async fn set(
             format!("{name}@{version} is not published, so no tag can point at it"),
         ));
     }
-    state
-        .store
-        .set_dist_tag(&name, &tag, &version, state.now())
-        .await?;
+    state.store.set_dist_tag(&name, &tag, &version, state.now()).await?;
     tracing::info!(package = %name, tag = %tag, version = %version, user = %user.0.username, "dist-tag set");
     Ok(Json(state.store.dist_tags(&name).await?))
 }

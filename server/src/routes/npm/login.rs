@@ -39,20 +39,12 @@ async fn start(State(state): State<AppState>) -> ApiResult<Response> {
 }
 
 async fn done(State(state): State<AppState>, Path(secret): Path<String>) -> ApiResult<Response> {
-    match state
-        .store
-        .poll_npm_login(&secrets::hash(&secret), state.now())
-        .await?
-    {
+    match state.store.poll_npm_login(&secrets::hash(&secret), state.now()).await? {
         LoginPoll::Pending => Ok(pending()),
         LoginPoll::Approved { user_id } => {
             let (username, token) = issue_login_token(&state, &user_id, "npm login").await?;
             tracing::info!(user = %username, "npm web login collected");
-            Ok((
-                StatusCode::OK,
-                axum::Json(json!({ "token": token, "username": username })),
-            )
-                .into_response())
+            Ok((StatusCode::OK, axum::Json(json!({ "token": token, "username": username }))).into_response())
         }
         LoginPoll::Gone => Err(ApiError::new(
             StatusCode::GONE,
@@ -65,8 +57,7 @@ async fn done(State(state): State<AppState>, Path(secret): Path<String>) -> ApiR
 /// `202 Accepted`, `Retry-After`, `{}`: npm keeps polling.
 pub fn pending() -> Response {
     let mut resp = (StatusCode::ACCEPTED, axum::Json(json!({}))).into_response();
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
     resp
 }
 

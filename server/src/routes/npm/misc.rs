@@ -9,9 +9,7 @@ use crate::extract::Json;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/-/whoami", get(whoami))
-        .route("/-/ping", get(ping))
+    Router::new().route("/-/whoami", get(whoami)).route("/-/ping", get(ping))
 }
 
 async fn whoami(AuthUser(auth): AuthUser) -> Json<Value> {

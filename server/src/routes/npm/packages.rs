@@ -38,38 +38,20 @@ pub fn package_not_found(name: &str) -> ApiError {
 
 fn json_response(value: &Value) -> Response {
     let mut resp = axum::Json(value).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }
 
 /// The packument of `name`, or 404.
 pub async fn load_packument(state: &AppState, name: &str) -> ApiResult<Value> {
-    let package = state
-        .store
-        .package(name)
-        .await?
-        .ok_or_else(|| package_not_found(name))?;
+    let package = state.store.package(name).await?.ok_or_else(|| package_not_found(name))?;
     let versions = state.store.versions(name).await?;
     if versions.is_empty() {
         return Err(package_not_found(name));
     }
     let tags = state.store.dist_tags(name).await?;
-    let maintainers: Vec<String> = state
-        .store
-        .maintainers(name)
-        .await?
-        .into_iter()
-        .map(|(_, n)| n)
-        .collect();
-    Ok(packument(
-        name,
-        &versions,
-        &tags,
-        &maintainers,
-        package.created_at,
-        package.modified_at,
-    ))
+    let maintainers: Vec<String> = state.store.maintainers(name).await?.into_iter().map(|(_, n)| n).collect();
+    Ok(packument(name, &versions, &tags, &maintainers, package.created_at, package.modified_at))
 }
 
 async fn get_packument(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
@@ -82,9 +64,7 @@ async fn get_two_segments(
     Path((first, second)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     if first.starts_with('@') && !first.contains('/') {
-        return Ok(json_response(
-            &load_packument(&state, &format!("{first}/{second}")).await?,
-        ));
+        return Ok(json_response(&load_packument(&state, &format!("{first}/{second}")).await?));
     }
     version_manifest(&state, &first, &second).await
 }
@@ -95,9 +75,7 @@ async fn get_scoped_version(
     Path((scope, name, spec)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     if !scope.starts_with('@') {
-        return Err(ApiError::not_found(format!(
-            "no such endpoint: /{scope}/{name}/{spec}"
-        )));
+        return Err(ApiError::not_found(format!("no such endpoint: /{scope}/{name}/{spec}")));
     }
     version_manifest(&state, &format!("{scope}/{name}"), &spec).await
 }
@@ -128,9 +106,7 @@ async fn get_scoped_tarball(
     Path((scope, name, file)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     if !scope.starts_with('@') {
-        return Err(ApiError::not_found(format!(
-            "no such endpoint: /{scope}/{name}/-/{file}"
-        )));
+        return Err(ApiError::not_found(format!("no such endpoint: /{scope}/{name}/-/{file}")));
     }
     tarball(&state, &format!("{scope}/{name}"), &file).await
 }
@@ -150,13 +126,8 @@ async fn tarball(state: &AppState, name: &str, file: &str) -> ApiResult<Response
         )
     })?;
     let mut resp = Response::new(Body::from(bytes));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     Ok(resp)
 }

@@ -72,12 +72,7 @@ pub async fn publish(
     }
     let upload = parse_upload(&name, &body, limit)?;
     let auth = &user.0;
-    if state
-        .store
-        .version(&upload.name, &upload.version)
-        .await?
-        .is_some()
-    {
+    if state.store.version(&upload.name, &upload.version).await?.is_some() {
         return Err(version_exists(&upload.name, &upload.version));
     }
     if !may_publish(&state, &upload.name, &auth.user_id).await? {
@@ -89,25 +84,17 @@ pub async fn publish(
     let policy = policy_for(&state, &upload.name).await?;
     let mut approval_id = None;
     if requires_key(&policy) {
-        let otp = headers
-            .get("npm-otp")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
+        let otp =
+            headers.get("npm-otp").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
         let Some(otp) = otp else {
             let requester = state
                 .store
                 .user_by_id(&auth.user_id)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("your account no longer exists"))?;
-            let created = approvals::create(
-                &state,
-                &requester,
-                &upload.name,
-                &upload.version,
-                &upload.integrity,
-            )
-            .await?;
+            let created =
+                approvals::create(&state, &requester, &upload.name, &upload.version, &upload.integrity)
+                    .await?;
             return Ok(otp_challenge(&state, &created));
         };
         let approval = approvals::redeemable(
@@ -131,13 +118,7 @@ pub async fn publish(
             tracing::warn!(package = %upload.name, version = %upload.version, user = %auth.username, reason = %why, "publish ticket refused");
             state
                 .store
-                .record_event(
-                    state.now(),
-                    "ticket_refused",
-                    Some(&auth.user_id),
-                    Some(&upload.name),
-                    &why,
-                )
+                .record_event(state.now(), "ticket_refused", Some(&auth.user_id), Some(&upload.name), &why)
                 .await?;
             return Err(invalid_ticket(&why));
         }
@@ -162,10 +143,7 @@ pub async fn publish(
         Ok(()) => {}
         Err(PublishError::VersionExists) => return Err(version_exists(&upload.name, &upload.version)),
         Err(PublishError::NotMaintainer) => {
-            return Err(ApiError::forbidden(format!(
-                "you are not a maintainer of {}",
-                upload.name
-            )));
+            return Err(ApiError::forbidden(format!("you are not a maintainer of {}", upload.name)));
         }
         Err(PublishError::ApprovalNotUsable) => {
             return Err(invalid_ticket(

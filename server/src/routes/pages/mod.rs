@@ -19,36 +19,12 @@ const APPROVE: &str = include_str!("assets/approve.html");
 
 /// Static files: name → (content type, body).
 const STATIC: &[(&str, &str, &str)] = &[
-    (
-        "tapgate.js",
-        "text/javascript; charset=utf-8",
-        include_str!("assets/tapgate.js"),
-    ),
-    (
-        "enroll.js",
-        "text/javascript; charset=utf-8",
-        include_str!("assets/enroll.js"),
-    ),
-    (
-        "login.js",
-        "text/javascript; charset=utf-8",
-        include_str!("assets/login.js"),
-    ),
-    (
-        "keys.js",
-        "text/javascript; charset=utf-8",
-        include_str!("assets/keys.js"),
-    ),
-    (
-        "approve.js",
-        "text/javascript; charset=utf-8",
-        include_str!("assets/approve.js"),
-    ),
-    (
-        "style.css",
-        "text/css; charset=utf-8",
-        include_str!("assets/style.css"),
-    ),
+    ("tapgate.js", "text/javascript; charset=utf-8", include_str!("assets/tapgate.js")),
+    ("enroll.js", "text/javascript; charset=utf-8", include_str!("assets/enroll.js")),
+    ("login.js", "text/javascript; charset=utf-8", include_str!("assets/login.js")),
+    ("keys.js", "text/javascript; charset=utf-8", include_str!("assets/keys.js")),
+    ("approve.js", "text/javascript; charset=utf-8", include_str!("assets/approve.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("assets/style.css")),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -75,12 +51,8 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
 
 /// An HTML page with the security headers.
 pub fn html(body: &'static str) -> Response {
-    let mut resp = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response();
+    let mut resp =
+        (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
     let headers = resp.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     for (name, value) in SECURITY_HEADERS {
@@ -95,11 +67,8 @@ async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
         .find(|(name, _, _)| *name == file)
         .ok_or_else(|| ApiError::not_found(format!("no static file {file:?}")))?;
     let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, *content_type)], *body).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp.headers_mut().insert(
-        HeaderName::from_static("x-content-type-options"),
-        HeaderValue::from_static("nosniff"),
-    );
+        .insert(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"));
     Ok(resp)
 }
