@@ -262,3 +262,39 @@ pub enum StoredState {
     Registration(RegistrationState),
     Authentication(AuthenticationState),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rp() -> RelyingParty {
+        let origin = Url::parse("http://localhost:8080").unwrap();
+        RelyingParty::new(&origin, AttestationTrust::none()).unwrap()
+    }
+
+    #[test]
+    fn the_intent_challenge_replaces_the_random_one_in_options_and_state() {
+        let ours = [42u8; 32];
+        let (options, state) = rp().begin_authentication(Vec::new(), Some(ours)).unwrap();
+        assert_eq!(options.challenge, ours.to_vec());
+        assert_eq!(state_challenge(&state), Some(ours.to_vec()));
+        assert_eq!(options.rp_id, "localhost");
+    }
+
+    #[test]
+    fn without_an_intent_the_challenge_is_random() {
+        let (a, sa) = rp().begin_authentication(Vec::new(), None).unwrap();
+        let (b, _) = rp().begin_authentication(Vec::new(), None).unwrap();
+        assert_ne!(a.challenge, b.challenge);
+        assert_eq!(a.challenge.len(), 32);
+        assert_eq!(state_challenge(&sa), Some(a.challenge.clone()));
+    }
+
+    #[test]
+    fn registration_asks_for_direct_attestation_and_excludes_existing_keys() {
+        let (options, _) = rp().begin_registration(&[1; 32], "alice", vec![vec![9, 9]]).unwrap();
+        assert!(matches!(options.attestation, Some(AttestationConveyancePreference::Direct)));
+        assert_eq!(options.exclude_credentials.unwrap()[0].id, vec![9, 9]);
+        assert_eq!(options.rp.id, "localhost");
+    }
+}
