@@ -7,7 +7,7 @@
 // enrolled by one command signs in with the next. Diagnostics go to stderr.
 //
 // Commands: {"goto": URL} · {"fill": SEL, "value": TEXT} · {"click": SEL} ·
-// {"waitFor": SEL, "timeoutMs": N} · {"text": SEL} · {"url": true} ·
+// {"waitFor": SEL, "timeoutMs": N} · {"text": SEL} · {"url": true} · {"eval": JS_EXPRESSION} ·
 // {"screenshot": PATH} · {"credentials": true} · {"console": true} · {"quit": true}
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
@@ -44,6 +44,7 @@ async function run(cmd) {
   if (cmd.waitFor) { await page.waitForSelector(cmd.waitFor, { state: 'visible', timeout: cmd.timeoutMs ?? 15000 }); return null; }
   if (cmd.text) { return (await page.textContent(cmd.text)) ?? ''; }
   if (cmd.url) { return page.url(); }
+  if (cmd.eval) { return await page.evaluate(cmd.eval); }
   if (cmd.screenshot) { await page.screenshot({ path: cmd.screenshot, fullPage: true }); return cmd.screenshot; }
   if (cmd.credentials) { return (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials; }
   if (cmd.console) { return consoleLines; }

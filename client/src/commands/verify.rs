@@ -30,7 +30,14 @@ pub async fn run(g: &Global, spec: &str) -> Result<()> {
         tarball_url.strip_prefix(&client.base).context("the tarball is not on this registry")?.to_string();
     let resp = client.execute(client.request(reqwest::Method::GET, &path)).await?;
     let tarball = resp.bytes().await?;
-    let checks = verify_record(&record, &name, &version, &tarball, &published);
+    let mut checks = verify_record(&record, &name, &version, &tarball, &published);
+    let expected_origin = crate::ceremony::origin_of(&g.server)?;
+    checks.push(crate::verify::Check {
+        name: "the approval was made for this registry",
+        ok: record.origin == expected_origin
+            && crate::ceremony::rp_id_allowed(&record.rp_id, &expected_origin),
+        detail: format!("record origin {} (rp {}), registry {expected_origin}", record.origin, record.rp_id),
+    });
     let ok = checks.iter().all(|c| c.ok);
     emit(g.json, &serde_json::json!({ "verified": ok, "checks": checks, "record": record }), || {
         let mut out = String::new();

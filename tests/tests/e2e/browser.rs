@@ -64,6 +64,15 @@ fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     browser.wait_for("#status[data-state=ok]");
     assert!(browser.text("#keys tbody").contains("desk key"));
     screenshot(&mut browser, "keys");
+    // Signing out revokes the page's token on the server.
+    let page_token = browser.cmd(json!({"eval": "sessionStorage.getItem('tapgate-token')"}));
+    let page_token = page_token.as_str().unwrap().to_string();
+    let http = reqwest::blocking::Client::new();
+    let whoami = |t: &str| http.get(server.url("/api/v1/whoami")).bearer_auth(t).send().unwrap().status();
+    assert_eq!(whoami(&page_token), 200);
+    browser.click("#signout");
+    browser.wait_for("#login");
+    assert_eq!(whoami(&page_token), 401, "signed out means revoked");
     // A wrong username fails like a wrong key (no enumeration), clearly.
     browser.goto(&format!("{registry}/login"));
     browser.fill("#username", "nobody");

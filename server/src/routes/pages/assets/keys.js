@@ -3,7 +3,17 @@
   const token = tg.session.get();
   if (!token) { location.replace('/login'); return; }
   document.getElementById('who').textContent = tg.session.user() || '';
-  document.getElementById('signout').addEventListener('click', () => tg.session.clear());
+  // Signing out revokes this page's token on the server, not only in the browser.
+  document.getElementById('signout').addEventListener('click', async (event) => {
+    event.preventDefault();
+    try {
+      const { tokens } = await tg.api('GET', '/api/v1/tokens', undefined, token);
+      const current = tokens.find((t) => t.current);
+      if (current) await tg.api('DELETE', '/api/v1/tokens/' + encodeURIComponent(current.id), undefined, token);
+    } catch (e) { /* already invalid: nothing to revoke */ }
+    tg.session.clear();
+    location.assign('/login');
+  });
   const tbody = document.querySelector('#keys tbody');
 
   function tag(text, kind) {
