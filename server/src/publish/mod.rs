@@ -2,6 +2,7 @@
 //! second-factor gate, and the packument served back.
 
 pub mod approvals;
+pub mod owners;
 pub mod packument;
 pub mod tarball;
 

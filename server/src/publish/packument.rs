@@ -191,6 +191,7 @@ pub fn packument(
     }
     json!({
         "_id": name,
+        "_rev": format!("{}-{modified_at}", versions.len()),
         "name": name,
         "dist-tags": dist_tags,
         "versions": version_map,

@@ -112,6 +112,20 @@ fn npm_login_publish_view_install_with_approvals_from_the_cli() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("E403") || err.contains("403"), "{err}");
+    // npm owner: the same rules as `tapgate owner`, through npm's own protocol.
+    let (status, _, err) = server_cli(&data, None, &["user", "add", "bob"]);
+    assert!(status.success(), "{err}");
+    let out = npm.run(dir.path(), &["owner", "add", "bob", "npm-gated"]);
+    assert!(out.status.success(), "npm owner add: {}", String::from_utf8_lossy(&out.stderr));
+    let out = npm.run(dir.path(), &["owner", "ls", "npm-gated"]);
+    let owners = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(owners.contains("alice") && owners.contains("bob"), "{owners}");
+    let out = npm.run(dir.path(), &["owner", "rm", "bob", "npm-gated"]);
+    assert!(out.status.success(), "npm owner rm: {}", String::from_utf8_lossy(&out.stderr));
+    let out = npm.run(dir.path(), &["owner", "rm", "alice", "npm-gated"]);
+    assert!(!out.status.success(), "the last maintainer stays");
+    let out = npm.run(dir.path(), &["owner", "ls", "npm-gated"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim().split_whitespace().next(), Some("alice"));
     for secret in ["tg_ses_", "tg_tkt_", "tg_api_", "tg_inv_"] {
         assert!(!server.log().contains(secret), "a {secret} secret reached the server log");
     }

@@ -13,16 +13,14 @@ use tapgate_shared::ErrorCode;
 use tapgate_shared::api::{ApprovalRecord, Maintainers, PackageInfo, PackagePolicy, Scope};
 use tapgate_shared::intent::Intent;
 
-use super::registrations::require_fresh_login;
 use crate::auth::AuthUser;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::names::validate_package_name;
-use crate::publish::policy_for;
+use crate::publish::{owners, policy_for};
 use crate::routes::npm::packages::package_not_found;
 use crate::state::AppState;
-use crate::store::StoreError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -71,35 +69,12 @@ async fn maintainers(
     Ok(Json(Maintainers { package: name, maintainers }))
 }
 
-/// The caller must be a maintainer (with a recent key sign-in), or an administrator.
-async fn authorize_owner_change(state: &AppState, user: &AuthUser, name: &str) -> ApiResult<()> {
-    if state.store.package(name).await?.is_none() {
-        return Err(package_not_found(name));
-    }
-    if user.require(Scope::Admin).is_ok() {
-        return Ok(());
-    }
-    user.require(Scope::Publish)?;
-    if !state.store.is_maintainer(name, &user.0.user_id).await? {
-        return Err(ApiError::forbidden(format!("only maintainers of {name} may change its maintainers")));
-    }
-    require_fresh_login(user.0.source, user.0.created_at, state.now())
-}
-
 async fn add_maintainer(
     State(state): State<AppState>,
     user: AuthUser,
     Path((name, username)): Path<(String, String)>,
 ) -> ApiResult<Json<Maintainers>> {
-    authorize_owner_change(&state, &user, &name).await?;
-    let target = state
-        .store
-        .user_by_name(&username)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| ApiError::not_found(format!("no user named {username:?}")))?;
-    state.store.add_maintainer(&name, &target.id, state.now()).await?;
-    tracing::info!(package = %name, maintainer = %username, by = %user.0.username, "maintainer added");
+    owners::add(&state, &user, &name, &username).await?;
     maintainers(State(state), Path(name)).await
 }
 
@@ -108,21 +83,7 @@ async fn remove_maintainer(
     user: AuthUser,
     Path((name, username)): Path<(String, String)>,
 ) -> ApiResult<Json<Maintainers>> {
-    authorize_owner_change(&state, &user, &name).await?;
-    let target = state
-        .store
-        .user_by_name(&username)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no user named {username:?}")))?;
-    match state.store.remove_maintainer(&name, &target.id).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(ApiError::not_found(format!("{username} is not a maintainer of {name}")));
-        }
-        Err(StoreError::Conflict(msg)) => return Err(ApiError::conflict(ErrorCode::Conflict, msg)),
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(package = %name, maintainer = %username, by = %user.0.username, "maintainer removed");
+    owners::remove(&state, &user, &name, &username).await?;
     maintainers(State(state), Path(name)).await
 }
 

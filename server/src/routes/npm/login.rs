@@ -21,7 +21,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/-/v1/login", post(start))
         .route("/-/v1/login/done/{secret}", get(done))
-        .route("/-/user/{*rest}", axum::routing::put(legacy_login))
+        .route("/-/user/{*rest}", axum::routing::put(legacy_login).get(super::owners::user_doc))
 }
 
 /// Polling interval suggested to npm, seconds.

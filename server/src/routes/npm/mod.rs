@@ -4,6 +4,7 @@ pub mod approvals_done;
 pub mod dist_tags;
 pub mod login;
 pub mod misc;
+pub mod owners;
 pub mod packages;
 pub mod publish;
 
@@ -17,5 +18,6 @@ pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
         .merge(misc::routes())
         .merge(approvals_done::routes())
         .merge(dist_tags::routes())
+        .merge(owners::routes())
         .merge(packages::routes(max_tarball_bytes))
 }
