@@ -125,7 +125,7 @@ fn npm_login_publish_view_install_with_approvals_from_the_cli() {
     let out = npm.run(dir.path(), &["owner", "rm", "alice", "npm-gated"]);
     assert!(!out.status.success(), "the last maintainer stays");
     let out = npm.run(dir.path(), &["owner", "ls", "npm-gated"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim().split_whitespace().next(), Some("alice"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).split_whitespace().next(), Some("alice"));
     for secret in ["tg_ses_", "tg_tkt_", "tg_api_", "tg_inv_"] {
         assert!(!server.log().contains(secret), "a {secret} secret reached the server log");
     }
