@@ -48,3 +48,17 @@ impl From<JsonRejection> for ApiError {
         }
     }
 }
+
+/// `axum::extract::Path`, with rejections (e.g. a segment that is not UTF-8) in the envelope.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::bad_request(
+            ErrorCode::BadRequest,
+            format!("the URL path is not valid: {}", rejection.body_text()),
+        )
+    }
+}

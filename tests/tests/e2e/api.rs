@@ -146,7 +146,11 @@ async fn bad_input_gets_envelopes_never_500s() {
     let resp = post().header("content-type", "application/json").body(big).send().await.unwrap();
     expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
-    let resp = app.http.get(app.url("/no/such/route")).send().await.unwrap();
+    for path in ["/%ff%fe", "/-/package/%c3%28/dist-tags", "/api/v1/approvals/%ff"] {
+        let resp = app.http.get(app.url(path)).send().await.unwrap();
+        expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+    let resp = app.http.get(app.url("/no/such/route/at-all")).send().await.unwrap();
     expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
     let resp = app.http.put(app.url("/healthz")).send().await.unwrap();
     expect_error(resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;

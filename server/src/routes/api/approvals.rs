@@ -4,8 +4,9 @@
 //! The approval id is an unguessable capability (it is the approval page's URL); the key tap
 //! authenticates the approver.
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use tapgate_shared::ErrorCode;

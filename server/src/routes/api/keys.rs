@@ -1,7 +1,8 @@
 //! `GET /api/v1/keys`, `PATCH /api/v1/keys/{id}`, `DELETE /api/v1/keys/{id}`.
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use tapgate_shared::api::{KeyInfo, KeyList, RenameKey};

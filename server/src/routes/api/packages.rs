@@ -3,8 +3,9 @@
 //! recent key sign-in: adding a maintainer hands over publishing power), and the approval
 //! record of a version: `GET …/versions/{version}/approval`.
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use base64::Engine;

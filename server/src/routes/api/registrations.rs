@@ -5,8 +5,9 @@
 //! of them; consumed by the enrollment) or an API token from a recent sign-in with a key, so that
 //! a leaked long-lived token cannot enroll an attacker's key.
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::post;

@@ -5,8 +5,9 @@
 //! real one (a stable pseudo-random credential id derived from a server secret), and finishing it
 //! fails exactly like a wrong key: the endpoint does not reveal which accounts exist.
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,8 @@
 //! `GET /api/v1/tokens`, `DELETE /api/v1/tokens/{id}`: a user's API tokens.
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use tapgate_shared::ErrorCode;

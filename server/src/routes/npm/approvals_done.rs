@@ -1,8 +1,9 @@
 //! npm's done URL for a publish approval: `202` + `Retry-After` until a maintainer taps, then
 //! `200 {"token": <ticket>}`; npm repeats its publish with `npm-otp: <ticket>`.
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use tapgate_shared::ErrorCode;

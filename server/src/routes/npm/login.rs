@@ -3,8 +3,9 @@
 //! the tap and then `200 {"token"}` exactly once. The done URL carries a secret only npm knows,
 //! so seeing the login page's URL is not enough to collect the token.
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

@@ -2,8 +2,9 @@
 //! package's whole maintainer list with `PUT /<name>/-rev/<rev>`. Each addition or removal goes
 //! through the same rules as `tapgate owner` (a maintainer with a fresh key sign-in).
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::put;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -1,9 +1,10 @@
 //! Reading packages the way npm does: `GET /<name>` (packument), `GET /<name>/<version|tag>`,
 //! and tarballs at `GET /<name>/-/<file>.tgz` (scoped names in both encodings).
 
+use crate::extract::Path;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

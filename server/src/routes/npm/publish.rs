@@ -7,9 +7,10 @@
 //! version is committed only if the ticket approves exactly this package, version, tarball and
 //! user, and the ticket is consumed in the same transaction.
 
+use crate::extract::Path;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;

@@ -3,8 +3,8 @@
 //! allows only this origin's scripts, and `Referrer-Policy: no-referrer` keeps invite tokens in
 //! URLs from leaking to other sites.
 
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::Path;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
