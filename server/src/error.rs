@@ -79,8 +79,20 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // npm prints an `npm-notice` header but shows a JSON error object as "[object Object]":
+        // repeat the sentence there so npm users read why, in plain words.
+        let notice: String = self
+            .message
+            .chars()
+            .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+            .collect();
         let body = ErrorEnvelope::new(self.code, self.message);
         let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status.is_client_error()
+            && let Ok(value) = HeaderValue::from_str(&notice)
+        {
+            response.headers_mut().insert(HeaderName::from_static("npm-notice"), value);
+        }
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }

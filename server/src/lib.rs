@@ -75,7 +75,10 @@ pub fn router(state: AppState) -> Router {
 /// The request path for logs, with secrets in it (done-URL secrets, `tg_…`) blanked.
 pub fn redact_path(path: &str) -> String {
     path.split('/')
-        .map(|segment| if segment.starts_with("tg_") { "tg_[redacted]" } else { segment })
+        .map(|segment| match ["tg_", "apr_", "npl_"].into_iter().find(|p| segment.starts_with(p)) {
+            Some(prefix) => format!("{prefix}[redacted]"),
+            None => segment.to_string(),
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -96,5 +99,6 @@ mod tests {
     fn secrets_in_paths_are_redacted() {
         assert_eq!(super::redact_path("/-/v1/login/done/tg_ses_abcdef"), "/-/v1/login/done/tg_[redacted]");
         assert_eq!(super::redact_path("/left-pad"), "/left-pad");
+        assert_eq!(super::redact_path("/approve/apr_abc"), "/approve/apr_[redacted]");
     }
 }

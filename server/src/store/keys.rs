@@ -186,7 +186,8 @@ impl Store {
         let n = dispatch!(self, pool => {
             sqlx::query(
                 "UPDATE security_keys SET counter = $1, credential = $2, last_used_at = $3 \
-                 WHERE id = $4 AND counter = $5 AND suspended_at IS NULL",
+                 WHERE id = $4 AND counter = $5 AND suspended_at IS NULL \
+                 AND ($1 > counter OR ($1 = 0 AND counter = 0))",
             )
             .bind(new_counter)
             .bind(credential)

@@ -14,8 +14,12 @@ pub enum TokenSource {
     Issued,
     /// Derived from another token through the API.
     Derived,
-    /// Issued by signing in with a security key (browser, CLI or npm web login).
+    /// Issued by signing in with a security key in the browser or the CLI.
     Login,
+    /// Collected by `npm login` after a sign-in on its login page. Never counts as a fresh
+    /// sign-in: whoever started the `npm login` holds it, and that may not be the person who
+    /// tapped (a phished login link).
+    NpmLogin,
 }
 
 impl TokenSource {
@@ -24,12 +28,14 @@ impl TokenSource {
             Self::Issued => "issued",
             Self::Derived => "derived",
             Self::Login => "login",
+            Self::NpmLogin => "npm-login",
         }
     }
 
     fn parse(s: &str) -> Self {
         match s {
             "login" => Self::Login,
+            "npm-login" => Self::NpmLogin,
             "derived" => Self::Derived,
             _ => Self::Issued,
         }

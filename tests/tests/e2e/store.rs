@@ -288,6 +288,11 @@ async fn key_counters_move_by_compare_and_set(backend: Backend) {
         "stale expectation"
     );
     assert_eq!(store.key_by_id(&key.id).await.unwrap().unwrap().counter, 6);
+    assert_eq!(
+        store.record_key_use(&key.id, 6, 6, "{}", NOW).await.unwrap(),
+        CounterUpdate::Lost,
+        "a counter never stands still or moves back"
+    );
     store.suspend_key(&key.id, "test", NOW).await.unwrap();
     assert_eq!(
         store.record_key_use(&key.id, 6, 7, "{}", NOW).await.unwrap(),

@@ -135,13 +135,18 @@ async fn finish(
     }
     let name = context.token_name.unwrap_or_else(|| "key sign-in".into());
     let name: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
-    let (username, token) = issue_login_token(&state, &user.id, &name).await?;
+    let (username, token) = issue_login_token(&state, &user.id, &name, TokenSource::Login).await?;
     tracing::info!(user = %username, key_id = %verified.key.id, user_verified = verified.user_verified, "signed in with a security key");
     Ok((StatusCode::CREATED, Json(LoginResult { username, token: Some(token), npm_login: None })))
 }
 
 /// Issues a login token for `user_id` (used by npm's web login when it collects).
-pub async fn issue_login_token(state: &AppState, user_id: &str, name: &str) -> ApiResult<(String, String)> {
+pub async fn issue_login_token(
+    state: &AppState,
+    user_id: &str,
+    name: &str,
+    source: TokenSource,
+) -> ApiResult<(String, String)> {
     let user = state
         .store
         .user_by_id(user_id)
@@ -155,7 +160,7 @@ pub async fn issue_login_token(state: &AppState, user_id: &str, name: &str) -> A
     let now = state.now();
     let (_, token) = state
         .store
-        .issue_token(&user.id, name, &scopes, Some(now + LOGIN_TOKEN_TTL_SECONDS), TokenSource::Login, now)
+        .issue_token(&user.id, name, &scopes, Some(now + LOGIN_TOKEN_TTL_SECONDS), source, now)
         .await?;
     Ok((user.name, token))
 }

@@ -17,6 +17,7 @@ use crate::routes::api::sessions::issue_login_token;
 use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
 use crate::store::npm_logins::LoginPoll;
+use crate::store::tokens::TokenSource;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -43,7 +44,8 @@ async fn done(State(state): State<AppState>, Path(secret): Path<String>) -> ApiR
     match state.store.poll_npm_login(&secrets::hash(&secret), state.now()).await? {
         LoginPoll::Pending => Ok(pending()),
         LoginPoll::Approved { user_id } => {
-            let (username, token) = issue_login_token(&state, &user_id, "npm login").await?;
+            let (username, token) =
+                issue_login_token(&state, &user_id, "npm login", TokenSource::NpmLogin).await?;
             tracing::info!(user = %username, "npm web login collected");
             Ok((StatusCode::OK, axum::Json(json!({ "token": token, "username": username }))).into_response())
         }
