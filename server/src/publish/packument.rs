@@ -114,8 +114,8 @@ pub fn parse_upload(name: &str, body: &[u8], max_tarball_bytes: usize) -> Result
     }
     let inner =
         super::tarball::manifest(&tarball).map_err(|m| ApiError::bad_request(ErrorCode::BadRequest, m))?;
-    let inner_field = |k: &str| inner.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let (inner_name, inner_version) = (inner_field("name"), inner_field("version"));
+    let (inner_name, inner_version) =
+        super::tarball::identity(&inner).map_err(|m| ApiError::bad_request(ErrorCode::BadRequest, m))?;
     if inner_name != name || inner_version != *version {
         return Err(mismatch(format!(
             "the tarball's package.json says {inner_name}@{inner_version}, not {name}@{version}"
@@ -135,7 +135,6 @@ pub fn parse_upload(name: &str, body: &[u8], max_tarball_bytes: usize) -> Result
     }
     // What installers read (dependencies, scripts, bin…) comes from the approved tarball itself,
     // never from the upload's metadata, which the key tap does not cover.
-    drop(manifest);
     Ok(Upload {
         name: name.to_string(),
         version: version.clone(),

@@ -7,9 +7,8 @@ const MAX_UNPACKED_BYTES: u64 = 512 * 1024 * 1024;
 /// A package.json larger than this is refused.
 const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
-/// The `name` and `version` of the tarball's top-level `package.json`.
-pub fn manifest_identity(tarball: &[u8]) -> Result<(String, String), String> {
-    let manifest = manifest(tarball)?;
+/// The `name` and `version` a tarball's `package.json` (from [`manifest`]) declares.
+pub fn identity(manifest: &serde_json::Map<String, serde_json::Value>) -> Result<(String, String), String> {
     let field = |k: &str| manifest.get(k).and_then(|v| v.as_str()).map(str::to_string);
     match (field("name"), field("version")) {
         (Some(name), Some(version)) => Ok((name, version)),
@@ -63,13 +62,13 @@ pub mod tests {
     #[test]
     fn reads_name_and_version() {
         let t = tarball_with(r#"{"name":"x","version":"1.0.0"}"#);
-        assert_eq!(manifest_identity(&t).unwrap(), ("x".into(), "1.0.0".into()));
+        assert_eq!(identity(&manifest(&t).unwrap()).unwrap(), ("x".into(), "1.0.0".into()));
     }
 
     #[test]
     fn refuses_garbage_and_missing_manifest() {
-        assert!(manifest_identity(b"not gzip").is_err());
-        assert!(manifest_identity(&tarball_with("{")).is_err());
-        assert!(manifest_identity(&tarball_with(r#"{"name":"x"}"#)).is_err());
+        assert!(manifest(b"not gzip").is_err());
+        assert!(manifest(&tarball_with("{")).is_err());
+        assert!(identity(&manifest(&tarball_with(r#"{"name":"x"}"#)).unwrap()).is_err());
     }
 }

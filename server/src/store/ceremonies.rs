@@ -78,11 +78,4 @@ impl Store {
             Ok(n)
         })
     }
-
-    /// Deletes expired ceremonies; returns how many.
-    pub async fn purge_expired_ceremonies(&self, now: UnixSeconds) -> StoreResult<u64> {
-        dispatch!(self, pool => {
-            Ok(sqlx::query("DELETE FROM ceremonies WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected())
-        })
-    }
 }

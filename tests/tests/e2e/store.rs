@@ -218,7 +218,7 @@ async fn ceremonies_are_taken_once_and_expire(backend: Backend) {
     assert_eq!(store.take_ceremony("b", "login", NOW + 300).await.unwrap(), Taken::Expired);
     assert_eq!(store.take_ceremony("b", "login", NOW).await.unwrap(), Taken::Missing);
     store.put_ceremony(&c("c")).await.unwrap();
-    assert_eq!(store.purge_expired_ceremonies(NOW + 301).await.unwrap(), 1);
+    assert_eq!(store.purge_expired(NOW + 301).await.unwrap(), 1);
 }
 
 async fn npm_logins_are_collected_once(backend: Backend) {
