@@ -32,7 +32,7 @@ pub struct Global {
 pub enum Command {
     /// Sign in with a tap on your security key and save the token (mode 0600).
     Login(LoginArgs),
-    /// Forget the saved token for this registry.
+    /// Revoke the saved token on the registry and forget it here.
     Logout,
     /// Show who the saved (or TAPGATE_TOKEN) token belongs to.
     Whoami,
@@ -41,8 +41,9 @@ pub enum Command {
     Key(KeyCommand),
     /// Publish a package: pack it, approve this exact tarball with a tap, upload it.
     Publish(PublishArgs),
-    /// Approve a pending publish (e.g. one `npm publish` started elsewhere), or finish an
-    /// `npm login`, with a tap.
+    /// Approve a pending change (e.g. one `npm publish` or `npm dist-tag` started elsewhere), or
+    /// finish an `npm login`, with a tap. The change is shown, and checked against what the key
+    /// signs, first.
     Approve {
         /// The URL npm printed (…/approve/apr_… or …/login/npl_…), or the approval id.
         approval: String,
@@ -52,9 +53,46 @@ pub enum Command {
         /// NAME@VERSION, e.g. left-pad@1.3.0 or @scope/pkg@2.0.0
         spec: String,
     },
-    /// Manage a package's maintainers.
+    /// Manage a package's maintainers (each change approved with a tap where the policy asks).
     #[command(subcommand)]
     Owner(OwnerCommand),
+    /// List, point or remove a package's dist-tags (each move approved with a tap where the
+    /// policy asks).
+    #[command(subcommand, name = "dist-tag")]
+    DistTag(DistTagCommand),
+    /// Deprecate a version: installers see MESSAGE. An empty message lifts the deprecation.
+    Deprecate {
+        /// NAME@VERSION
+        spec: String,
+        message: String,
+    },
+    /// Lift a version's deprecation.
+    Undeprecate {
+        /// NAME@VERSION
+        spec: String,
+    },
+    /// Stop serving a version (its number can never be published again), or with --all every
+    /// version of a package (the name stays yours).
+    Unpublish {
+        /// NAME@VERSION, or NAME with --all
+        spec: String,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DistTagCommand {
+    /// List a package's dist-tags.
+    Ls { package: String },
+    /// Point TAG at NAME@VERSION.
+    Add {
+        /// NAME@VERSION
+        spec: String,
+        tag: String,
+    },
+    /// Remove TAG (never `latest`).
+    Rm { package: String, tag: String },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -71,9 +109,9 @@ pub struct PublishArgs {
 pub enum OwnerCommand {
     /// List a package's maintainers.
     Ls { package: String },
-    /// Add a maintainer (needs a recent key sign-in).
+    /// Add a maintainer.
     Add { user: String, package: String },
-    /// Remove a maintainer (needs a recent key sign-in).
+    /// Remove a maintainer (the last one stays).
     Rm { user: String, package: String },
 }
 
@@ -95,6 +133,11 @@ pub enum KeyCommand {
         /// A name to tell this key apart, e.g. "YubiKey 5C (keyring)".
         #[arg(long)]
         name: String,
+        /// Without an invite, one of your enrolled keys approves the new one: the authenticator
+        /// that holds it, when it is not the one given with --authenticator (`usb` finds it
+        /// among the connected keys).
+        #[arg(long)]
+        approve_with: Option<AuthenticatorChoice>,
     },
     /// List your security keys.
     List,

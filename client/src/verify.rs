@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use tapgate_shared::api::ApprovalRecord;
+use tapgate_shared::gate_intent::{Change, GateIntent};
 use tapgate_shared::intent::sri_sha512;
 use webauthn_rs_core::proto::COSEKey;
 
@@ -39,24 +40,30 @@ pub fn verify_record(
         checks.push(Check { name, ok, detail });
     };
 
+    // What the key signed: format 2 records sign the gate intent (with the publish's tags),
+    // format 1 records the publish-only intent. Either way the approved package, version and
+    // integrity come from the signed intent, never from the record's other fields.
+    let approved = approved_publish(record);
     check(
         "intent names this version",
-        if record.intent.package == package && record.intent.version == version {
-            Ok(format!("{package}@{version} requested by {}", record.intent.requested_by))
-        } else {
-            Err(format!("the record approves {}@{}", record.intent.package, record.intent.version))
+        match &approved {
+            Ok((p, v, _, by)) if p == package && v == version => {
+                Ok(format!("{package}@{version} requested by {by}"))
+            }
+            Ok((p, v, _, _)) => Err(format!("the record approves {p}@{v}")),
+            Err(e) => Err(e.clone()),
         },
     );
 
     let actual = sri_sha512(tarball);
+    let approved_integrity = approved.as_ref().map(|(_, _, i, _)| i.clone()).unwrap_or_default();
     check(
         "tarball matches the approved integrity",
-        if actual == record.intent.integrity && actual == published_integrity {
+        if actual == approved_integrity && actual == published_integrity {
             Ok(actual.clone())
         } else {
             Err(format!(
-                "tarball is {actual}, approval says {}, registry publishes {published_integrity}",
-                record.intent.integrity
+                "tarball is {actual}, approval says {approved_integrity}, registry publishes {published_integrity}"
             ))
         },
     );
@@ -64,7 +71,11 @@ pub fn verify_record(
     let challenge = (|| {
         let nonce: [u8; 32] =
             decode("nonce", &record.nonce)?.try_into().map_err(|_| "nonce is not 32 bytes".to_string())?;
-        let expected = record.intent.challenge(&nonce);
+        let expected = match (&record.format, &record.gate_intent) {
+            (2, Some(intent)) => intent.challenge(&nonce),
+            (1, None) => record.intent.challenge(&nonce),
+            (format, _) => return Err(format!("record format {format} is unknown or inconsistent")),
+        };
         let stated = decode("challenge", &record.challenge)?;
         if stated != expected {
             return Err("the challenge does not commit to this intent and nonce".to_string());
@@ -139,6 +150,26 @@ pub fn verify_record(
         })(),
     );
     checks
+}
+
+/// (package, version, integrity, requested by) of the publish a record's signed intent approves.
+fn approved_publish(record: &ApprovalRecord) -> Result<(String, String, String, String), String> {
+    match &record.gate_intent {
+        None => {
+            let i = &record.intent;
+            Ok((i.package.clone(), i.version.clone(), i.integrity.clone(), i.requested_by.clone()))
+        }
+        Some(GateIntent { subject, requested_by, change: Change::Publish { version, integrity, .. } }) => {
+            let summary = &record.intent;
+            if (&summary.package, &summary.version, &summary.integrity, &summary.requested_by)
+                != (subject, version, integrity, requested_by)
+            {
+                return Err("the record's summary differs from the intent the key signed".into());
+            }
+            Ok((subject.clone(), version.clone(), integrity.clone(), requested_by.clone()))
+        }
+        Some(other) => Err(format!("the record approves another kind of change: {}", other.describe())),
+    }
 }
 
 fn short(s: &str) -> &str {

@@ -31,6 +31,26 @@ impl AuthUser {
     }
 }
 
+impl AuthUser {
+    /// The actor behind the token, for the gate: who they are and whether this token may act
+    /// as an administrator. Never evidence for a change.
+    pub async fn actor(&self, state: &AppState) -> Result<crate::changes::Actor, ApiError> {
+        let user = state
+            .store
+            .user_by_id(&self.0.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| ApiError::unauthorized("your account no longer exists or is disabled"))?;
+        let admin = self.require(Scope::Admin).is_ok();
+        Ok(crate::changes::Actor { user, admin })
+    }
+}
+
+/// The `npm-otp` header: a ticket from an approval, or the typed code shown after the tap.
+pub fn otp(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get("npm-otp").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// The bearer credential in `Authorization`, if any.
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;

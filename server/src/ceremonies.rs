@@ -10,6 +10,7 @@ use webauthn_rs_core::proto::{AuthenticationState, Credential, PublicKeyCredenti
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::store::ceremonies::{Ceremony, Taken};
 use crate::store::keys::{CounterUpdate, SecurityKey};
 use crate::webauthn::{CEREMONY_TTL_SECONDS, CeremonyFailure, StoredState};
@@ -58,10 +59,23 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
     serde_json::from_str(text).map_err(|e| ApiError::internal(format!("corrupt ceremony data: {e}")))
 }
 
+/// Why an assertion was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AssertionError {
+    #[error("{}", .0.message())]
+    Failed(CeremonyFailure),
+    #[error("this key was used for another request at the same moment: try again")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
 /// A stored key's credential with the authoritative counter from its column.
-pub fn credential_of(key: &SecurityKey) -> Result<Credential, ApiError> {
+pub fn credential_of(key: &SecurityKey) -> Result<Credential, AssertionError> {
     let mut credential: Credential = serde_json::from_str(&key.credential)
-        .map_err(|e| ApiError::internal(format!("corrupt credential for key {}: {e}", key.id)))?;
+        .map_err(|e| AssertionError::Corrupt(format!("corrupt credential for key {}: {e}", key.id)))?;
     credential.counter = u32::try_from(key.counter).unwrap_or(u32::MAX);
     Ok(credential)
 }
@@ -70,7 +84,7 @@ pub fn credential_of(key: &SecurityKey) -> Result<Credential, ApiError> {
 pub async fn usable_keys(
     state: &AppState,
     user_id: &str,
-) -> Result<Vec<(SecurityKey, Credential)>, ApiError> {
+) -> Result<Vec<(SecurityKey, Credential)>, AssertionError> {
     let keys = state.store.keys_of_user(user_id).await?;
     keys.into_iter().filter(|k| k.suspended_at.is_none()).map(|k| credential_of(&k).map(|c| (k, c))).collect()
 }
@@ -83,18 +97,6 @@ pub struct VerifiedAssertion {
     pub counter: u32,
 }
 
-fn refused(failure: &CeremonyFailure) -> ApiError {
-    let code = match failure {
-        CeremonyFailure::CounterRegression => ErrorCode::CounterRegression,
-        _ => ErrorCode::WebauthnFailed,
-    };
-    let status = match failure {
-        CeremonyFailure::Malformed(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::UNAUTHORIZED,
-    };
-    ApiError::new(status, code, failure.message())
-}
-
 /// Verifies `credential` against a taken authentication ceremony for `user_id`, then moves the
 /// key's counter forward with compare-and-set. A counter regression suspends the key and records
 /// a security event. `package` names the package concerned, for the event log.
@@ -104,15 +106,17 @@ pub async fn verify_assertion(
     user_id: Option<&str>,
     credential: &PublicKeyCredential,
     package: Option<&str>,
-) -> Result<VerifiedAssertion, ApiError> {
-    let StoredState::Authentication(auth_state) = decode::<StoredState>(stored_state)? else {
-        return Err(ApiError::internal(
-            "ceremony holds registration state where authentication was expected",
+) -> Result<VerifiedAssertion, AssertionError> {
+    let stored: StoredState = serde_json::from_str(stored_state)
+        .map_err(|e| AssertionError::Corrupt(format!("ceremony state: {e}")))?;
+    let StoredState::Authentication(auth_state) = stored else {
+        return Err(AssertionError::Corrupt(
+            "ceremony holds registration state where authentication was expected".into(),
         ));
     };
     let Some(user_id) = user_id else {
         // A decoy ceremony for an unknown user: answer exactly as for a wrong key.
-        return Err(refused(&CeremonyFailure::UnknownCredential));
+        return Err(AssertionError::Failed(CeremonyFailure::UnknownCredential));
     };
     let now = state.now();
     match state.rp.finish_authentication(credential, &auth_state) {
@@ -122,20 +126,15 @@ pub async fn verify_assertion(
                 .key_by_credential_id(result.cred_id())
                 .await?
                 .filter(|k| k.user_id == user_id && k.suspended_at.is_none())
-                .ok_or_else(|| refused(&CeremonyFailure::UnknownCredential))?;
+                .ok_or(AssertionError::Failed(CeremonyFailure::UnknownCredential))?;
             let mut updated = credential_of(&key)?;
             let new_counter = result.counter();
             updated.counter = new_counter;
-            let json = serde_json::to_string(&updated).map_err(ApiError::internal)?;
+            let json = serde_json::to_string(&updated).map_err(|e| AssertionError::Corrupt(e.to_string()))?;
             match state.store.record_key_use(&key.id, key.counter, i64::from(new_counter), &json, now).await?
             {
                 CounterUpdate::Updated => {}
-                CounterUpdate::Lost => {
-                    return Err(ApiError::conflict(
-                        ErrorCode::Conflict,
-                        "this key was used for another request at the same moment: try again",
-                    ));
-                }
+                CounterUpdate::Lost => return Err(AssertionError::Busy),
             }
             Ok(VerifiedAssertion { key, user_verified: result.user_verified(), counter: new_counter })
         }
@@ -153,9 +152,9 @@ pub async fn verify_assertion(
                     .await?;
                 tracing::warn!(key_id = %key.id, user_id = %key.user_id, "security key counter regression; key suspended");
             }
-            Err(refused(&CeremonyFailure::CounterRegression))
+            Err(AssertionError::Failed(CeremonyFailure::CounterRegression))
         }
-        Err(failure) => Err(refused(&failure)),
+        Err(failure) => Err(AssertionError::Failed(failure)),
     }
 }
 

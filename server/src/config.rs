@@ -46,6 +46,12 @@ pub enum Command {
     /// Issue API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Give scopes (`@acme`) to users: only a scope's owners publish new packages in it.
+    #[command(subcommand)]
+    Scope(crate::cli::names::ScopeCommand),
+    /// Reserve package names, with their policy and first maintainers, before their first publish.
+    #[command(subcommand)]
+    Package(crate::cli::names::PackageCommand),
 }
 
 #[derive(Debug, Clone, Default, Args)]

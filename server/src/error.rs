@@ -5,7 +5,10 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tapgate_shared::{ErrorCode, ErrorEnvelope};
 
+use crate::ceremonies::AssertionError;
+use crate::gate::GateError;
 use crate::store::StoreError;
+use crate::webauthn::CeremonyFailure;
 
 /// An error answered to a client.
 #[derive(Debug)]
@@ -15,11 +18,15 @@ pub struct ApiError {
     pub message: String,
     /// Extra response headers (e.g. `WWW-Authenticate`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Extra top-level body fields beside the envelope (npm's `authUrl`/`doneUrl`).
+    pub extra: Option<serde_json::Value>,
+    /// The `npm-notice` sentence, when it should differ from the message.
+    pub notice: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), headers: Vec::new() }
+        Self { status, code, message: message.into(), headers: Vec::new(), extra: None, notice: None }
     }
 
     pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -79,14 +86,19 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        // npm prints an `npm-notice` header but shows a JSON error object as "[object Object]":
-        // repeat the sentence there so npm users read why, in plain words.
+        // npm prints an `npm-notice` header on a failed request: repeat the sentence there so
+        // npm users read why, in plain words.
         let notice: String = self
-            .message
+            .notice
+            .as_deref()
+            .unwrap_or(&self.message)
             .chars()
             .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
             .collect();
-        let body = ErrorEnvelope::new(self.code, self.message);
+        let mut body = serde_json::to_value(ErrorEnvelope::new(self.code, self.message)).unwrap_or_default();
+        if let (Some(serde_json::Value::Object(extra)), Some(obj)) = (self.extra, body.as_object_mut()) {
+            obj.extend(extra);
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status.is_client_error()
             && let Ok(value) = HeaderValue::from_str(&notice)
@@ -101,3 +113,73 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<CeremonyFailure> for ApiError {
+    fn from(failure: CeremonyFailure) -> Self {
+        let code = match failure {
+            CeremonyFailure::CounterRegression => ErrorCode::CounterRegression,
+            _ => ErrorCode::WebauthnFailed,
+        };
+        let status = match failure {
+            CeremonyFailure::Malformed(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        Self::new(status, code, failure.message())
+    }
+}
+
+impl From<AssertionError> for ApiError {
+    fn from(e: AssertionError) -> Self {
+        match e {
+            AssertionError::Failed(f) => f.into(),
+            AssertionError::Busy => Self::conflict(
+                ErrorCode::Conflict,
+                "this key was used for another request at the same moment: try again",
+            ),
+            AssertionError::Store(s) => s.into(),
+            AssertionError::Corrupt(detail) => Self::internal(detail),
+        }
+    }
+}
+
+impl From<GateError> for ApiError {
+    fn from(e: GateError) -> Self {
+        match e {
+            GateError::TapRequired(pending) => otp_required(&pending),
+            GateError::NoUsableKey(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::PolicyViolation, m),
+            GateError::Forbidden(m) => Self::forbidden(m),
+            GateError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, ErrorCode::PackageNotFound, m),
+            GateError::InvalidTicket(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::InvalidTicket, m),
+            GateError::ApprovalGone(m) => Self::new(StatusCode::GONE, ErrorCode::ApprovalExpired, m),
+            GateError::Conflict(m) => Self::conflict(ErrorCode::Conflict, m),
+            GateError::VersionExists(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::VersionExists, m),
+            GateError::KeyAlreadyEnrolled(m) => Self::conflict(ErrorCode::KeyAlreadyEnrolled, m),
+            GateError::InvalidInvite(m) => Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidInvite, m),
+            GateError::Key(k) => k.into(),
+            GateError::Store(s) => s.into(),
+            GateError::Corrupt(detail) => Self::internal(detail),
+        }
+    }
+}
+
+/// npm's "a second factor is needed" answer: `401`, `WWW-Authenticate: OTP`, and the web flow's
+/// `authUrl`/`doneUrl` beside the envelope (plus the approval, for tapgate's own client).
+fn otp_required(pending: &crate::gate::PendingApproval) -> ApiError {
+    let info = &pending.info;
+    let message = format!(
+        "{}: open {} and touch your security key, or run `tapgate approve {}`",
+        info.description, pending.auth_url, pending.auth_url
+    );
+    let mut err = ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::OtpRequired, message);
+    err.headers.push((header::WWW_AUTHENTICATE, HeaderValue::from_static("OTP")));
+    err.extra = Some(serde_json::json!({
+        "authUrl": pending.auth_url,
+        "doneUrl": pending.done_url,
+        "approval": info,
+    }));
+    err.notice = Some(format!(
+        "Approve with your security key: open {} and touch your key; if asked for a one-time code, enter the one shown there",
+        pending.auth_url
+    ));
+    err
+}

@@ -7,12 +7,16 @@
 
 pub mod auth;
 pub mod ceremonies;
+pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod names;
+pub mod npm_errors;
+pub mod policy;
 pub mod publish;
 pub mod routes;
 pub mod secrets;
@@ -44,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json_bytes))
+        .layer(axum::middleware::from_fn(npm_errors::for_npm))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             error::ApiError::internal("a request handler panicked").into_response()
         }))

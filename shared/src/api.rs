@@ -177,6 +177,10 @@ pub struct CreateApproval {
     pub package: String,
     pub version: String,
     pub integrity: String,
+    /// The dist-tags the publish will set (part of what the tap approves); `["latest"]` when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
 }
 
 /// A pending or finished approval. `publicKey` is present while it can be approved.
@@ -185,7 +189,9 @@ pub struct ApprovalInfo {
     pub id: String,
     /// The page where a maintainer approves it with a tap.
     pub url: String,
+    /// The package changed (for key changes: the account's id).
     pub package: String,
+    /// For publishes: the version and the tarball's integrity; empty for other changes.
     pub version: String,
     pub integrity: String,
     pub requested_by: String,
@@ -194,6 +200,24 @@ pub struct ApprovalInfo {
     pub expires_at: String,
     #[serde(rename = "publicKey", default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<webauthn_rs_proto::PublicKeyCredentialRequestOptions>,
+    /// The change in words, e.g. "Move `latest` of left-pad from 1.0.1 to 1.0.0".
+    #[serde(default)]
+    pub description: String,
+    /// The intent's action (`publish`, `dist-tag-set`, …).
+    #[serde(default)]
+    pub action: String,
+    /// The intent the key signs (format 2). A client recomputes the challenge from it and the
+    /// nonce before touching a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<crate::gate_intent::GateIntent>,
+    /// base64url, 32 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Distinct people who have tapped, and how many the policy needs.
+    #[serde(default)]
+    pub approvals: u32,
+    #[serde(default)]
+    pub required: u32,
 }
 
 /// `POST /api/v1/approvals/{id}`
@@ -212,9 +236,18 @@ pub struct ApprovalTicket {
 }
 
 /// The stored evidence that a key approved a published version; re-verifiable offline.
+///
+/// Format 1 records sign `intent` under `tapgate-intent-v1`; format 2 records sign `gate_intent`
+/// under `tapgate-intent-v2` (with the tags the publish set), and list every tap in
+/// `signatures`. The top-level signature fields repeat the first tap, so format-1 readers keep
+/// working.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalRecord {
+    #[serde(default = "format_one")]
+    pub format: u32,
     pub intent: crate::intent::Intent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_intent: Option<crate::gate_intent::GateIntent>,
     /// base64url, 32 bytes.
     pub nonce: String,
     /// base64url of the challenge the key signed.
@@ -229,6 +262,25 @@ pub struct ApprovalRecord {
     pub origin: String,
     pub approved_by: String,
     pub approved_at: String,
+    pub user_verified: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<RecordSignature>,
+}
+
+fn format_one() -> u32 {
+    1
+}
+
+/// One tap in an approval record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSignature {
+    pub approved_by: String,
+    pub approved_at: String,
+    pub credential_id: String,
+    pub credential_public_key: serde_json::Value,
+    pub client_data_json: String,
+    pub authenticator_data: String,
+    pub signature: String,
     pub user_verified: bool,
 }
 

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod error;
+pub mod gate_intent;
 pub mod intent;
 
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};

@@ -1,19 +1,26 @@
 //! `tapgate key add|list|rename|remove`
 
 use anyhow::{Context, Result, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
-use tapgate_shared::ErrorCode;
 use tapgate_shared::api::{FinishRegistration, KeyInfo, KeyList, RegistrationChallenge, RenameKey};
+use tapgate_shared::gate_intent::Change;
 
-use crate::api::{Client, ServerError};
+use super::with_otp;
+use crate::api::Client;
+use crate::authenticator::AuthenticatorChoice;
 use crate::ceremony;
 use crate::cli::{Global, KeyCommand};
 use crate::credentials;
+use crate::gated::{self, Expected};
 use crate::output::emit;
 
 pub async fn run(g: &Global, cmd: KeyCommand) -> Result<()> {
     match cmd {
-        KeyCommand::Add { invite, name } => add(g, invite.as_deref(), &name).await,
+        KeyCommand::Add { invite, name, approve_with } => {
+            add(g, invite.as_deref(), &name, approve_with).await
+        }
         KeyCommand::List => list(g).await,
         KeyCommand::Rename { id, name } => {
             let client = super::authed_client(g)?;
@@ -40,52 +47,38 @@ pub fn invite_token(invite: &str) -> Result<String> {
         .context("the invite URL has no ?invite=tg_inv_… part")
 }
 
-/// Runs `f` with the saved token; if the registry wants a fresh sign-in, signs in with a key
-/// tap first (and saves the new token), then retries once.
-pub async fn with_fresh_login<T, F, Fut>(g: &Global, f: F) -> Result<T>
-where
-    F: Fn(Client) -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let client = super::authed_client(g)?;
-    match f(client).await {
-        Err(e)
-            if e.downcast_ref::<ServerError>()
-                .is_some_and(|s| s.code == Some(ErrorCode::ReauthenticationRequired)) =>
-        {
-            let username =
-                credentials::saved_username(&g.server)?.context("sign in again with `tapgate login`")?;
-            eprintln!("This needs a recent sign-in. Touch one of your enrolled keys first.");
-            let (username, token) = super::login::sign_in(g, &username).await?;
-            credentials::save(&g.server, &token, &username)?;
-            f(Client::new(&g.server, Some(token))?).await
-        }
-        other => other,
-    }
-}
-
-async fn add(g: &Global, invite: Option<&str>, name: &str) -> Result<()> {
+async fn add(
+    g: &Global,
+    invite: Option<&str>,
+    name: &str,
+    approve_with: Option<AuthenticatorChoice>,
+) -> Result<()> {
     let origin = ceremony::origin_of(&g.server)?;
-    let enroll = |client: Client| {
-        let origin = origin.clone();
-        async move {
-            let begin: RegistrationChallenge =
-                client.post("/api/v1/keys/registrations", &serde_json::json!({})).await?;
-            eprintln!("Enrolling a key for {} on {}.", begin.public_key.user.name, client.base);
-            let credential = ceremony::register(&g.authenticator, &begin.public_key, &origin).await?;
-            let key: KeyInfo = client
-                .post(
-                    &format!("/api/v1/keys/registrations/{}", begin.ceremony),
-                    &FinishRegistration { name: name.to_string(), credential },
-                )
-                .await?;
-            Ok::<_, anyhow::Error>((begin.public_key.user.name, key))
-        }
+    let client = match invite {
+        Some(invite) => Client::new(&g.server, Some(invite_token(invite)?))?,
+        None => super::authed_client(g)?,
     };
-    let (user, key) = match invite {
-        Some(invite) => enroll(Client::new(&g.server, Some(invite_token(invite)?))?).await?,
-        None => with_fresh_login(g, enroll).await?,
-    };
+    let begin: RegistrationChallenge =
+        client.post("/api/v1/keys/registrations", &serde_json::json!({})).await?;
+    let user = begin.public_key.user.name.clone();
+    eprintln!("Enrolling a key for {user} on {}. Touch the NEW key now.", client.base);
+    let credential = ceremony::register(&g.authenticator, &begin.public_key, &origin).await?;
+    let credential_id = URL_SAFE_NO_PAD.encode(&credential.raw_id);
+    let body = FinishRegistration { name: name.to_string(), credential };
+    let path = format!("/api/v1/keys/registrations/{}", begin.ceremony);
+    // With a token (not an invite), one of the account's existing keys must approve exactly this
+    // new key: the registry answers with the approval, checked here before that tap.
+    let expected = Expected::new(&user, Change::KeyAdd { name: name.trim().to_string(), credential_id });
+    if invite.is_none() {
+        eprintln!("Then approve it with one of your existing keys when asked.");
+    }
+    let approver =
+        Global { authenticator: approve_with.unwrap_or_else(|| g.authenticator.clone()), ..g.clone() };
+    let resp = gated::send(&approver, &client, Some(&expected), |otp| {
+        with_otp(client.request(Method::POST, &path).json(&body), otp)
+    })
+    .await?;
+    let key: KeyInfo = resp.json().await?;
     emit(g.json, &key, || {
         let kind = if key.attested { "attested hardware key" } else { "key (not attested)" };
         format!(
@@ -124,15 +117,15 @@ async fn remove(g: &Global, id: &str) -> Result<()> {
     if id.is_empty() {
         bail!("give a key id (see `tapgate key list`)");
     }
+    let client = super::authed_client(g)?;
     let path = format!("/api/v1/keys/{id}");
-    with_fresh_login(g, |client: Client| {
-        let path = path.clone();
-        async move {
-            client.execute(client.request(Method::DELETE, &path)).await?;
-            Ok(())
-        }
-    })
-    .await?;
+    let user = credentials::saved_username(&g.server)?.unwrap_or_default();
+    let expected = Expected::new(
+        &user,
+        Change::KeyRemove { key_id: id.to_string(), name: String::new(), credential_id: String::new() },
+    );
+    gated::send(g, &client, Some(&expected), |otp| with_otp(client.request(Method::DELETE, &path), otp))
+        .await?;
     emit(g.json, &serde_json::json!({ "removed": id }), || format!("Removed key {id}."));
     Ok(())
 }

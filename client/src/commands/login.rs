@@ -45,11 +45,25 @@ pub async fn run(g: &Global, args: &LoginArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn logout(g: &Global) -> Result<()> {
+/// Revokes the saved token on the registry, then forgets it here. A token the registry already
+/// refuses is simply forgotten; if the registry cannot be reached the token is kept, so that it
+/// is not left valid and forgotten.
+pub async fn logout(g: &Global) -> Result<()> {
+    if let Some(token) = credentials::token_for(&g.server)? {
+        let client = Client::new(&g.server, Some(token.clone()))?;
+        let path = format!("/-/user/token/{token}");
+        match client.execute(client.request(reqwest::Method::DELETE, &path)).await {
+            Ok(_) => {}
+            Err(e)
+                if e.downcast_ref::<crate::api::ServerError>()
+                    .is_some_and(|s| s.status == reqwest::StatusCode::UNAUTHORIZED) => {}
+            Err(e) => return Err(e.context("could not revoke the token on the registry; it is still saved")),
+        }
+    }
     let had = credentials::forget(&g.server)?;
     emit(g.json, &serde_json::json!({ "server": g.server, "forgotten": had }), || {
         if had {
-            format!("Logged out of {}.", g.server)
+            format!("Logged out of {}; the token is revoked.", g.server)
         } else {
             format!("You were not logged in to {}.", g.server)
         }

@@ -1,10 +1,12 @@
 //! One module per command.
 
 pub mod approve;
+pub mod dist_tag;
 pub mod key;
 pub mod login;
 pub mod owner;
 pub mod publish;
+pub mod release;
 pub mod verify;
 pub mod whoami;
 
@@ -17,13 +19,17 @@ pub async fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Login(args) => login::run(g, &args).await,
-        Command::Logout => login::logout(g),
+        Command::Logout => login::logout(g).await,
         Command::Whoami => whoami::run(g).await,
         Command::Key(cmd) => key::run(g, cmd).await,
         Command::Publish(args) => publish::run(g, &args).await,
         Command::Approve { approval } => approve::run(g, &approval).await,
         Command::Verify { spec } => verify::run(g, &spec).await,
         Command::Owner(cmd) => owner::run(g, cmd).await,
+        Command::DistTag(cmd) => dist_tag::run(g, cmd).await,
+        Command::Deprecate { spec, message } => release::deprecate(g, &spec, &message).await,
+        Command::Undeprecate { spec } => release::deprecate(g, &spec, "").await,
+        Command::Unpublish { spec, all } => release::unpublish(g, &spec, all).await,
     }
 }
 
@@ -34,6 +40,14 @@ pub fn authed_client(g: &crate::cli::Global) -> Result<Client> {
         anyhow::bail!("you are not logged in to {}: run `tapgate login --server {}`", g.server, g.server);
     }
     Client::new(&g.server, token)
+}
+
+/// Adds the ticket of an approval to a repeated request.
+pub fn with_otp(req: reqwest::RequestBuilder, otp: Option<&str>) -> reqwest::RequestBuilder {
+    match otp {
+        Some(otp) => req.header("npm-otp", otp),
+        None => req,
+    }
 }
 
 /// A package name as one URL path segment (`@scope/name` → `@scope%2fname`).

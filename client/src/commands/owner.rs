@@ -3,11 +3,12 @@
 use anyhow::Result;
 use reqwest::Method;
 use tapgate_shared::api::Maintainers;
+use tapgate_shared::gate_intent::Change;
 
-use super::encode_name;
-use super::key::with_fresh_login;
+use super::{encode_name, with_otp};
 use crate::api::Client;
 use crate::cli::{Global, OwnerCommand};
+use crate::gated::{self, Expected};
 use crate::output::emit;
 
 pub async fn run(g: &Global, cmd: OwnerCommand) -> Result<()> {
@@ -18,18 +19,30 @@ pub async fn run(g: &Global, cmd: OwnerCommand) -> Result<()> {
                 .get::<Maintainers>(&format!("/api/v1/packages/{}/maintainers", encode_name(&package)))
                 .await?
         }
-        OwnerCommand::Add { user, package } => change(g, Method::PUT, &package, &user).await?,
-        OwnerCommand::Rm { user, package } => change(g, Method::DELETE, &package, &user).await?,
+        OwnerCommand::Add { user, package } => {
+            change(g, Method::PUT, &package, &user, Change::MaintainerAdd { user: user.clone() }).await?
+        }
+        OwnerCommand::Rm { user, package } => {
+            change(g, Method::DELETE, &package, &user, Change::MaintainerRemove { user: user.clone() })
+                .await?
+        }
     };
     emit(g.json, &list, || list.maintainers.join("\n"));
     Ok(())
 }
 
-async fn change(g: &Global, method: Method, package: &str, user: &str) -> Result<Maintainers> {
+async fn change(
+    g: &Global,
+    method: Method,
+    package: &str,
+    user: &str,
+    change: Change,
+) -> Result<Maintainers> {
+    let client = super::authed_client(g)?;
     let path = format!("/api/v1/packages/{}/maintainers/{user}", encode_name(package));
-    with_fresh_login(g, |client: Client| {
-        let (method, path) = (method.clone(), path.clone());
-        async move { client.send(client.request(method, &path)).await }
-    })
-    .await
+    let expected = Expected::new(package, change);
+    let resp =
+        gated::send(g, &client, Some(&expected), |otp| with_otp(client.request(method.clone(), &path), otp))
+            .await?;
+    Ok(resp.json().await?)
 }

@@ -1,39 +1,25 @@
 //! `tapgate publish [DIR|TARBALL]`
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
-use tapgate_shared::api::{ApprovalInfo, ApprovalTicket, CreateApproval, FinishApproval};
+use tapgate_shared::gate_intent::Change;
 use tapgate_shared::intent::sri_sha512;
 
-use super::encode_name;
-use crate::ceremony;
+use super::{encode_name, with_otp};
 use crate::cli::{Global, PublishArgs};
+use crate::gated::{self, Expected};
 use crate::output::emit;
 use crate::pack::pack;
 
 pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
     let client = super::authed_client(g)?;
-    let origin = ceremony::origin_of(&g.server)?;
     let packed = pack(&args.path)?;
     let integrity = sri_sha512(&packed.bytes);
     let shasum = hex::encode(Sha1::digest(&packed.bytes));
     let (name, version) = (packed.name.clone(), packed.version.clone());
-
-    let approval: ApprovalInfo = client
-        .post(
-            "/api/v1/approvals",
-            &CreateApproval { package: name.clone(), version: version.clone(), integrity: integrity.clone() },
-        )
-        .await?;
-    let options = approval.public_key.as_ref().context("the registry sent no key challenge")?;
-    eprintln!("Approve publishing {name}@{version}");
-    eprintln!("  tarball {integrity}");
-    let credential = ceremony::assert(&g.authenticator, options, &origin).await?;
-    let ticket: ApprovalTicket =
-        client.post(&format!("/api/v1/approvals/{}", approval.id), &FinishApproval { credential }).await?;
 
     let bare = name.rsplit('/').next().unwrap_or(&name);
     let filename = format!("{bare}-{version}.tgz");
@@ -61,13 +47,25 @@ pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
             }
         },
     });
-    let req = client
-        .request(Method::PUT, &format!("/{}", encode_name(&name)))
-        .header("npm-otp", &ticket.ticket)
-        .json(&body);
-    client.execute(req).await?;
-    emit(g.json, &json!({ "name": name, "version": version, "integrity": integrity }), || {
-        format!("Published {name}@{version}\n  integrity {integrity}")
-    });
+    // The key signs only this: the tarball packed here (its integrity computed here), this
+    // version, this tag.
+    let expected = Expected::new(
+        &name,
+        Change::Publish {
+            version: version.clone(),
+            integrity: integrity.clone(),
+            tags: vec![args.tag.clone()],
+        },
+    );
+    let path = format!("/{}", encode_name(&name));
+    gated::send(g, &client, Some(&expected), |otp| {
+        with_otp(client.request(Method::PUT, &path).json(&body), otp)
+    })
+    .await?;
+    emit(
+        g.json,
+        &json!({ "name": name, "version": version, "integrity": integrity, "tag": args.tag }),
+        || format!("Published {name}@{version} ({})\n  integrity {integrity}", args.tag),
+    );
     Ok(())
 }

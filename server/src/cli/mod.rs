@@ -1,6 +1,7 @@
 //! The `tapgate-server` command line: `serve` (the default) and the admin commands, which work
 //! directly on the same database, also while `serve` runs.
 
+pub mod names;
 mod serve;
 mod token;
 mod user;
@@ -42,6 +43,14 @@ pub async fn run(cli: Cli) -> Result<(), Fatal> {
         Some(Command::Token(cmd)) => {
             let (_, store) = open(&cli.global).await?;
             token::run(cmd, &store).await
+        }
+        Some(Command::Scope(cmd)) => {
+            let (_, store) = open(&cli.global).await?;
+            names::run_scope(cmd, &store).await
+        }
+        Some(Command::Package(cmd)) => {
+            let (_, store) = open(&cli.global).await?;
+            names::run_package(cmd, &store).await
         }
     }
 }

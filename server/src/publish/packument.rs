@@ -33,13 +33,34 @@ fn mismatch(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(ErrorCode::IntegrityMismatch, message)
 }
 
+/// Parses npm's document body (a packument, with or without attachments).
+pub fn parse_document(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}"))
+    })?;
+    match doc {
+        Value::Object(map) => Ok(map),
+        _ => Err(bad("the body must be a JSON object (a packument)")),
+    }
+}
+
+/// Whether a document carries a tarball (a publish) rather than metadata changes.
+pub fn has_attachments(doc: &Map<String, Value>) -> bool {
+    doc.get("_attachments").and_then(Value::as_object).is_some_and(|a| !a.is_empty())
+}
+
 /// Parses and checks npm's publish body for package `name` (from the URL).
 pub fn parse_upload(name: &str, body: &[u8], max_tarball_bytes: usize) -> Result<Upload, ApiError> {
+    parse_upload_document(name, &parse_document(body)?, max_tarball_bytes)
+}
+
+/// Checks a parsed publish document for package `name`.
+pub fn parse_upload_document(
+    name: &str,
+    doc: &Map<String, Value>,
+    max_tarball_bytes: usize,
+) -> Result<Upload, ApiError> {
     validate_package_name(name).map_err(|m| ApiError::bad_request(ErrorCode::InvalidName, m))?;
-    let doc: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(ErrorCode::InvalidJson, format!("the publish body is not valid JSON: {e}"))
-    })?;
-    let doc = doc.as_object().ok_or_else(|| bad("the publish body must be a JSON object (a packument)"))?;
     if let Some(doc_name) = doc.get("name").and_then(Value::as_str)
         && doc_name != name
     {
@@ -175,6 +196,15 @@ pub fn stored_manifest(upload: &Upload, base: &str) -> Value {
     Value::Object(manifest)
 }
 
+/// A version's manifest as served: the stored one, with its deprecation message.
+pub fn served_manifest(v: &VersionRow) -> Value {
+    let mut manifest: Value = serde_json::from_str(&v.manifest).unwrap_or(Value::Null);
+    if let (Some(message), Some(obj)) = (&v.deprecated, manifest.as_object_mut()) {
+        obj.insert("deprecated".into(), json!(message));
+    }
+    manifest
+}
+
 /// The packument npm reads.
 pub fn packument(
     name: &str,
@@ -188,9 +218,8 @@ pub fn packument(
     let mut time = Map::new();
     time.insert("created".into(), json!(rfc3339(created_at)));
     time.insert("modified".into(), json!(rfc3339(modified_at)));
-    for v in versions {
-        let manifest: Value = serde_json::from_str(&v.manifest).unwrap_or(Value::Null);
-        version_map.insert(v.version.clone(), manifest);
+    for v in versions.iter().filter(|v| v.unpublished_at.is_none()) {
+        version_map.insert(v.version.clone(), served_manifest(v));
         time.insert(v.version.clone(), json!(rfc3339(v.published_at)));
     }
     json!({

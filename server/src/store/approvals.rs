@@ -1,12 +1,17 @@
-//! Publish approvals: an intent waiting for a maintainer's tap, then a single-use ticket.
+//! Approvals: a gated intent waiting for the taps its policy demands, then a single-use ticket
+//! bound to the intent's digest. Each tap is a row of `approval_signatures`, kept as the change's
+//! record.
 
-use super::{Store, StoreResult, dispatch};
+use super::gate::begin_write;
+use super::{Store, StoreError, StoreResult, dispatch};
 use crate::clock::UnixSeconds;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Approval {
     pub id: String,
+    /// The package (or, for key changes, the account id) the intent changes.
     pub package: String,
+    /// For publishes: the version and tarball integrity; empty for other changes.
     pub version: String,
     pub integrity: String,
     pub requested_by: String,
@@ -17,25 +22,24 @@ pub struct Approval {
     pub expires_at: UnixSeconds,
     pub failed_attempts: i64,
     pub approved_at: Option<UnixSeconds>,
-    pub approved_by: Option<String>,
-    pub key_id: Option<String>,
     pub ticket_expires_at: Option<UnixSeconds>,
     pub used_at: Option<UnixSeconds>,
-    pub credential_id: Option<Vec<u8>>,
-    pub credential_public_key: Option<String>,
-    pub client_data_json: Option<Vec<u8>>,
-    pub authenticator_data: Option<Vec<u8>>,
-    pub signature: Option<Vec<u8>>,
-    pub user_verified: Option<bool>,
+    /// 1: a publish approved under `tapgate-intent-v1`; 2: a [`GateIntent`](tapgate_shared::gate_intent::GateIntent).
+    pub format: i32,
+    pub action: String,
+    pub intent: Option<String>,
+    pub intent_digest: Option<String>,
+    pub payload: Option<String>,
+    pub required_taps: i32,
+    pub policy: Option<String>,
 }
 
 macro_rules! select_approvals {
     ($rest:literal) => {
         concat!(
             "SELECT id, package, version, integrity, requested_by, nonce, challenge, auth_state, created_at, \
-             expires_at, failed_attempts, approved_at, approved_by, key_id, ticket_expires_at, used_at, \
-             credential_id, credential_public_key, client_data_json, authenticator_data, signature, user_verified \
-             FROM approvals ",
+             expires_at, failed_attempts, approved_at, ticket_expires_at, used_at, format, action, intent, \
+             intent_digest, payload, required_taps, policy FROM approvals ",
             $rest
         )
     };
@@ -45,10 +49,17 @@ macro_rules! select_approvals {
 #[derive(Debug, Clone)]
 pub struct NewApproval<'a> {
     pub id: &'a str,
-    pub package: &'a str,
+    pub subject: &'a str,
     pub version: &'a str,
     pub integrity: &'a str,
     pub requested_by: &'a str,
+    pub action: &'a str,
+    /// The intent JSON and the hex digest of its canonical form.
+    pub intent: &'a str,
+    pub intent_digest: &'a str,
+    pub payload: Option<&'a str>,
+    pub required_taps: i32,
+    pub policy: Option<&'a str>,
     pub nonce: &'a [u8],
     pub challenge: &'a [u8],
     pub auth_state: &'a str,
@@ -56,20 +67,41 @@ pub struct NewApproval<'a> {
     pub expires_at: UnixSeconds,
 }
 
-/// The evidence and secrets recorded when a key approves.
-#[derive(Debug, Clone)]
-pub struct Approved<'a> {
-    pub approved_by: &'a str,
-    pub key_id: &'a str,
-    pub ticket_hash: &'a str,
-    pub ticket_expires_at: UnixSeconds,
-    pub code_hash: &'a str,
-    pub credential_id: &'a [u8],
-    pub credential_public_key: &'a str,
-    pub client_data_json: &'a [u8],
-    pub authenticator_data: &'a [u8],
-    pub signature: &'a [u8],
+/// One key's tap on an approval, kept as evidence for offline verification.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApprovalSignature {
+    pub approval_id: String,
+    pub user_id: String,
+    pub key_id: String,
+    pub credential_id: Vec<u8>,
+    /// The credential's public key (webauthn-rs COSE JSON form).
+    pub credential_public_key: String,
+    pub client_data_json: Vec<u8>,
+    pub authenticator_data: Vec<u8>,
+    pub signature: Vec<u8>,
     pub user_verified: bool,
+    pub signed_at: UnixSeconds,
+}
+
+/// The secrets an approval hands out once its last required tap arrives.
+#[derive(Debug, Clone)]
+pub struct TicketHashes<'a> {
+    pub ticket_hash: &'a str,
+    pub code_hash: &'a str,
+    pub ticket_expires_at: UnixSeconds,
+}
+
+/// What a tap did to an approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignOutcome {
+    /// The policy is satisfied; the ticket whose hash was passed stands for the approval.
+    Approved,
+    /// Recorded; `signers` distinct people have tapped, more are needed.
+    Pending { signers: i64 },
+    /// The approval is no longer pending (approved meanwhile, expired or void).
+    Gone,
+    /// This key already tapped this approval.
+    AlreadySigned,
 }
 
 /// What polling npm's done URL for an approval finds.
@@ -86,10 +118,11 @@ impl Store {
         dispatch!(self, pool => {
             sqlx::query(
                 "INSERT INTO approvals (id, package, version, integrity, requested_by, nonce, challenge, auth_state, \
-                 done_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 done_hash, created_at, expires_at, format, action, intent, intent_digest, payload, required_taps, policy) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 2, $12, $13, $14, $15, $16, $17)",
             )
             .bind(a.id)
-            .bind(a.package)
+            .bind(a.subject)
             .bind(a.version)
             .bind(a.integrity)
             .bind(a.requested_by)
@@ -99,6 +132,12 @@ impl Store {
             .bind(a.done_hash)
             .bind(now)
             .bind(a.expires_at)
+            .bind(a.action)
+            .bind(a.intent)
+            .bind(a.intent_digest)
+            .bind(a.payload)
+            .bind(a.required_taps)
+            .bind(a.policy)
             .execute(pool)
             .await?;
         });
@@ -116,23 +155,18 @@ impl Store {
         dispatch!(self, pool => Ok(sqlx::query_as::<_, Approval>(sql).bind(ticket_hash).fetch_optional(pool).await?))
     }
 
-    /// The approval a typed code stands for: only one approved for exactly this upload.
+    /// The approval a typed code stands for: only one approving exactly this intent for this
+    /// requester.
     pub async fn approval_by_code(
         &self,
-        package: &str,
-        version: &str,
-        integrity: &str,
+        intent_digest: &str,
         requested_by: &str,
         code_hash: &str,
     ) -> StoreResult<Option<Approval>> {
-        let sql = select_approvals!(
-            "WHERE package = $1 AND version = $2 AND integrity = $3 AND requested_by = $4 AND code_hash = $5"
-        );
+        let sql = select_approvals!("WHERE intent_digest = $1 AND requested_by = $2 AND code_hash = $3");
         dispatch!(self, pool => {
             Ok(sqlx::query_as::<_, Approval>(sql)
-                .bind(package)
-                .bind(version)
-                .bind(integrity)
+                .bind(intent_digest)
                 .bind(requested_by)
                 .bind(code_hash)
                 .fetch_optional(pool)
@@ -140,48 +174,102 @@ impl Store {
         })
     }
 
+    /// The taps recorded on an approval, in order.
+    pub async fn approval_signatures(&self, approval_id: &str) -> StoreResult<Vec<ApprovalSignature>> {
+        let sql = "SELECT approval_id, user_id, key_id, credential_id, credential_public_key, client_data_json, \
+                   authenticator_data, signature, user_verified, signed_at FROM approval_signatures \
+                   WHERE approval_id = $1 ORDER BY signed_at, key_id";
+        dispatch!(self, pool => Ok(sqlx::query_as::<_, ApprovalSignature>(sql).bind(approval_id).fetch_all(pool).await?))
+    }
+
     /// Counts a failed approval attempt; returns the new count.
     pub async fn record_approval_failure(&self, id: &str) -> StoreResult<i64> {
         dispatch!(self, pool => {
-            sqlx::query("UPDATE approvals SET failed_attempts = failed_attempts + 1 WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await?;
-            let (n,): (i64,) = sqlx::query_as("SELECT failed_attempts FROM approvals WHERE id = $1")
-                .bind(id)
-                .fetch_one(pool)
-                .await?;
-            Ok(n)
+            let row: Option<(i64,)> = sqlx::query_as(
+                "UPDATE approvals SET failed_attempts = failed_attempts + 1 WHERE id = $1 RETURNING failed_attempts",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map_or(0, |(n,)| n))
         })
     }
 
-    /// Marks a pending, unexpired approval approved; false if it was not pending any more.
-    pub async fn approve(&self, id: &str, a: &Approved<'_>, now: UnixSeconds) -> StoreResult<bool> {
-        let n = dispatch!(self, pool => {
-            sqlx::query(
+    /// Records a tap on a pending approval. When the distinct signers reach the approval's
+    /// `required_taps`, it becomes approved and `ticket` stands for it. `max_failures`: an
+    /// approval with that many failed taps is void.
+    pub async fn add_signature(
+        &self,
+        sig: &ApprovalSignature,
+        ticket: &TicketHashes<'_>,
+        max_failures: i64,
+        now: UnixSeconds,
+    ) -> StoreResult<SignOutcome> {
+        dispatch!(self, pool => {
+            let mut tx = pool.begin_with(begin_write(pool)).await?;
+            let pending: Option<(i32,)> = sqlx::query_as(
+                "SELECT required_taps FROM approvals WHERE id = $1 AND approved_at IS NULL AND used_at IS NULL \
+                 AND expires_at > $2 AND failed_attempts < $3",
+            )
+            .bind(&sig.approval_id)
+            .bind(now)
+            .bind(max_failures)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((required,)) = pending else {
+                return Ok(SignOutcome::Gone);
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO approval_signatures (approval_id, user_id, key_id, credential_id, credential_public_key, \
+                 client_data_json, authenticator_data, signature, user_verified, signed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&sig.approval_id)
+            .bind(&sig.user_id)
+            .bind(&sig.key_id)
+            .bind(&sig.credential_id)
+            .bind(&sig.credential_public_key)
+            .bind(&sig.client_data_json)
+            .bind(&sig.authenticator_data)
+            .bind(&sig.signature)
+            .bind(sig.user_verified)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+            match inserted.map_err(StoreError::from) {
+                Ok(_) => {}
+                Err(StoreError::Conflict(_)) => return Ok(SignOutcome::AlreadySigned),
+                Err(e) => return Err(e),
+            }
+            let (signers,): (i64,) =
+                sqlx::query_as("SELECT COUNT(DISTINCT user_id) FROM approval_signatures WHERE approval_id = $1")
+                    .bind(&sig.approval_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if signers < i64::from(required) {
+                tx.commit().await?;
+                return Ok(SignOutcome::Pending { signers });
+            }
+            let n = sqlx::query(
                 "UPDATE approvals SET approved_at = $1, approved_by = $2, key_id = $3, ticket_hash = $4, \
-                 ticket_expires_at = $5, code_hash = $6, credential_id = $7, credential_public_key = $8, \
-                 client_data_json = $9, authenticator_data = $10, signature = $11, user_verified = $12 \
-                 WHERE id = $13 AND approved_at IS NULL AND expires_at > $1",
+                 ticket_expires_at = $5, code_hash = $6 WHERE id = $7 AND approved_at IS NULL",
             )
             .bind(now)
-            .bind(a.approved_by)
-            .bind(a.key_id)
-            .bind(a.ticket_hash)
-            .bind(a.ticket_expires_at)
-            .bind(a.code_hash)
-            .bind(a.credential_id)
-            .bind(a.credential_public_key)
-            .bind(a.client_data_json)
-            .bind(a.authenticator_data)
-            .bind(a.signature)
-            .bind(a.user_verified)
-            .bind(id)
-            .execute(pool)
+            .bind(&sig.user_id)
+            .bind(&sig.key_id)
+            .bind(ticket.ticket_hash)
+            .bind(ticket.ticket_expires_at)
+            .bind(ticket.code_hash)
+            .bind(&sig.approval_id)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        Ok(n == 1)
+            .rows_affected();
+            if n != 1 {
+                return Ok(SignOutcome::Gone);
+            }
+            tx.commit().await?;
+            Ok(SignOutcome::Approved)
+        })
     }
 
     /// npm polling its done URL: once approved (and not used or stale), a fresh ticket replaces

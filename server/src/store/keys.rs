@@ -1,5 +1,6 @@
 //! Security keys: a user's enrolled WebAuthn credentials.
 
+use super::gate::{CommitError, Guard, begin_write, enforce_guard, lock_user};
 use super::{Store, StoreError, StoreResult, dispatch};
 use crate::clock::UnixSeconds;
 
@@ -50,6 +51,15 @@ macro_rules! select_keys {
     };
 }
 
+/// What allows a key to be enrolled: the account's invite (its first key, or after losing all
+/// of them), consumed in the same transaction, or a tap of one of the account's keys approving
+/// exactly this key.
+#[derive(Debug, Clone, Copy)]
+pub enum Enrollment<'a> {
+    Invite(&'a str),
+    Tap(Guard<'a>),
+}
+
 /// The outcome of a counter compare-and-set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CounterUpdate {
@@ -59,29 +69,32 @@ pub enum CounterUpdate {
 }
 
 impl Store {
-    /// Stores a key, and if `consume_invite` is given, marks that invite used in the same
-    /// transaction (failing if it was used meanwhile).
+    /// Stores a key under `enrollment`: the invite is consumed, or the tap's approval spent, in
+    /// the same transaction.
     pub async fn add_key(
         &self,
         key: &NewSecurityKey<'_>,
-        consume_invite: Option<&str>,
+        enrollment: Enrollment<'_>,
         now: UnixSeconds,
-    ) -> StoreResult<SecurityKey> {
+    ) -> Result<SecurityKey, CommitError> {
         let id = crate::secrets::public_id("key_");
         dispatch!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if let Some(invite_hash) = consume_invite {
-                let used = sqlx::query(
-                    "UPDATE invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
-                )
-                .bind(now)
-                .bind(invite_hash)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if used != 1 {
-                    return Err(StoreError::Conflict("the invite was already used or has expired".into()));
+            let mut tx = pool.begin_with(begin_write(pool)).await?;
+            match &enrollment {
+                Enrollment::Invite(invite_hash) => {
+                    let used = sqlx::query(
+                        "UPDATE invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
+                    )
+                    .bind(now)
+                    .bind(*invite_hash)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if used != 1 {
+                        return Err(CommitError::Stale("the invite was already used or has expired".into()));
+                    }
                 }
+                Enrollment::Tap(guard) => enforce_guard!(pool, tx, guard),
             }
             let inserted = sqlx::query(
                 "INSERT INTO security_keys (id, user_id, name, credential_id, credential, counter, aaguid, \
@@ -105,13 +118,13 @@ impl Store {
             match inserted.map_err(StoreError::from) {
                 Ok(_) => {}
                 Err(StoreError::Conflict(_)) => {
-                    return Err(StoreError::Conflict("this security key is already enrolled".into()));
+                    return Err(CommitError::Store(StoreError::Conflict("this security key is already enrolled".into())));
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
             tx.commit().await?;
         });
-        self.key_by_id(&id).await?.ok_or_else(|| StoreError::Corrupt("stored key vanished".into()))
+        Ok(self.key_by_id(&id).await?.ok_or_else(|| StoreError::Corrupt("stored key vanished".into()))?)
     }
 
     pub async fn key_by_id(&self, id: &str) -> StoreResult<Option<SecurityKey>> {
@@ -143,10 +156,17 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Deletes a key unless it is the user's last usable one. `Ok(None)`: no such key.
-    pub async fn delete_key(&self, user_id: &str, key_id: &str) -> StoreResult<Option<()>> {
+    /// Deletes a key unless it is the user's last usable one, under `guard` (the tap approving
+    /// exactly this removal). `Ok(None)`: no such key.
+    pub async fn delete_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        guard: &Guard<'_>,
+    ) -> Result<Option<()>, CommitError> {
         dispatch!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin_write(pool)).await?;
+            let _ = sqlx::query(lock_user(pool)).bind(user_id).fetch_optional(&mut *tx).await?;
             let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM security_keys WHERE id = $1 AND user_id = $2")
                 .bind(key_id)
                 .bind(user_id)
@@ -163,10 +183,11 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             if others == 0 {
-                return Err(StoreError::Conflict(
+                return Err(CommitError::Stale(
                     "this is your last usable security key: enroll another one before removing it".into(),
                 ));
             }
+            enforce_guard!(pool, tx, guard);
             sqlx::query("DELETE FROM security_keys WHERE id = $1").bind(key_id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(Some(()))

@@ -8,9 +8,12 @@
 
 pub mod approvals;
 pub mod ceremonies;
+pub mod changes;
 pub mod events;
+pub mod gate;
 pub mod invites;
 pub mod keys;
+pub mod names;
 pub mod npm_logins;
 pub mod packages;
 pub mod server_secrets;

@@ -215,6 +215,17 @@ impl Store {
         rows.into_iter().map(TokenRecord::try_from).collect()
     }
 
+    /// The id of the live token whose secret is `token`, if it belongs to `user_id`.
+    pub async fn token_id_of_secret(&self, token: &str, user_id: &str) -> StoreResult<Option<String>> {
+        if !secrets::has_prefix(token, SecretKind::ApiToken) {
+            return Ok(None);
+        }
+        let hash = secrets::hash(token);
+        let sql = "SELECT id FROM api_tokens WHERE token_hash = $1 AND user_id = $2 AND revoked_at IS NULL";
+        let row = dispatch!(self, pool => sqlx::query_as::<_, (String,)>(sql).bind(&hash).bind(user_id).fetch_optional(pool).await?);
+        Ok(row.map(|(id,)| id))
+    }
+
     /// Revokes token `id` if it belongs to `user_id` (any user's, when `user_id` is `None`).
     /// Returns false if no such live token exists.
     pub async fn revoke_token(&self, id: &str, user_id: Option<&str>, now: UnixSeconds) -> StoreResult<bool> {

@@ -125,5 +125,5 @@ fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     // The approval page now says it was used.
     browser.goto(&url);
     browser.wait_for("#status[data-state=ok]");
-    assert!(browser.text("#status").contains("published with this approval"));
+    assert!(browser.text("#status").contains("This change was made with this approval"));
 }

@@ -66,7 +66,13 @@ fn enroll_login_list_add_remove_with_the_cli() {
     assert!(status.success());
     assert_eq!(out.trim(), "alice");
 
-    let (status, out, err) = run(&backup_key, &["key", "add", "--name", "backup", "--json"]);
+    // A second key: the new key registers, then an enrolled key approves exactly it. The new
+    // key cannot approve itself.
+    let (status, _, err) = run(&backup_key, &["key", "add", "--name", "backup"]);
+    assert!(!status.success());
+    assert!(err.contains("none of the connected security keys is enrolled"), "{err}");
+    let (status, out, err) =
+        run(&backup_key, &["key", "add", "--name", "backup", "--approve-with", &main_key, "--json"]);
     assert!(status.success(), "{err}");
     let backup = json(&out);
     assert_eq!(backup["attested"], false, "its CA is not trusted");
@@ -87,10 +93,23 @@ fn enroll_login_list_add_remove_with_the_cli() {
     let (_, out, _) = run(&main_key, &["key", "list", "--json"]);
     assert_eq!(json(&out)["keys"].as_array().unwrap().len(), 1);
 
-    let (status, _, _) = run(&main_key, &["logout"]);
-    assert!(status.success());
+    // Logging out revokes the token on the registry, not only here.
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&creds).unwrap()).unwrap();
+    let token = saved["registries"].as_object().unwrap().values().next().unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, out, err) = run(&main_key, &["logout"]);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("revoked"), "{out}");
     let (status, _, err) = run(&main_key, &["whoami"]);
     assert!(!status.success() && err.contains("not logged in"), "{err}");
+    let who = reqwest::blocking::Client::new()
+        .get(format!("{}/-/whoami", server.origin))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(who.status(), 401, "the revoked token no longer works");
     for secret in ["tg_inv_", "tg_api_"] {
         assert!(!server.log().contains(secret), "no {secret} secret in the server log");
     }

@@ -59,6 +59,9 @@ fn publish_approve_verify_and_owners_with_the_cli() {
     let bob_key = soft(dir.path(), "bob.key");
     setup("alice", &alice_key, &alice_cfg);
     setup("bob", &bob_key, &bob_cfg);
+    // New packages under @acme are alice's to create: the operator gave her the scope.
+    let (status, _, err) = server_cli(&data, None, &["scope", "add", "@acme", "--owner", "alice"]);
+    assert!(status.success(), "{err}");
     let alice = |args: &[&str]| {
         let mut all = vec!["--server", registry.as_str(), "--authenticator", alice_key.as_str()];
         all.extend_from_slice(args);
@@ -76,7 +79,7 @@ fn publish_approve_verify_and_owners_with_the_cli() {
     let published = json(&out);
     assert_eq!(published["name"], "@acme/widget");
     assert!(published["integrity"].as_str().unwrap().starts_with("sha512-"));
-    assert!(err.contains("Approve publishing @acme/widget@1.0.0"), "{err}");
+    assert!(err.contains("Publish @acme/widget@1.0.0 (tarball sha512-"), "{err}");
 
     let (status, out, err) = alice(&["verify", "@acme/widget@1.0.0"]);
     assert!(status.success(), "{err}");
@@ -89,7 +92,7 @@ fn publish_approve_verify_and_owners_with_the_cli() {
     assert!(!status.success());
     assert!(err.contains("not a maintainer of @acme/widget"), "{err}");
 
-    // alice adds bob (her login is fresh); bob publishes; bob's approval verifies.
+    // alice adds bob (approved with her tap); bob publishes; bob's approval verifies.
     let (status, out, err) = alice(&["owner", "add", "bob", "@acme/widget"]);
     assert!(status.success(), "{err}");
     assert_eq!(out.trim(), "alice\nbob");

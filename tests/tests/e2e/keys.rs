@@ -3,8 +3,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::gate_support::{send, tap_required, with_tap};
 use crate::keys_support::*;
+use crate::publish_support::approve;
 use crate::support::{Backend, TestApp, backend_tests, expect_error};
+use reqwest::Method;
 
 backend_tests!(
     enroll_with_invite_sign_in_and_manage_keys,
@@ -34,9 +37,25 @@ async fn enroll_with_invite_sign_in_and_manage_keys(backend: Backend) {
     let who: Value = app.get_json_as("/api/v1/whoami", &token).await;
     assert_eq!(who["username"], "alice");
 
-    // A second key, enrolled with the fresh sign-in token; the first is excluded.
+    // A second key: the token alone enrolls nothing; one of alice's keys approves exactly it.
     let backup = SoftKey::new();
-    let second = enroll(&app, &token, &backup, "backup").await;
+    let (ceremony, cred) = registration_response(&app, &token, &backup).await;
+    let info = tap_required(finish_registration(&app, &token, &ceremony, "backup", &cred).await).await;
+    assert_eq!(info.action, "key-add");
+    assert!(info.description.contains("\"backup\""), "{}", info.description);
+    assert_eq!(key_count(&app, "alice").await, 1, "nothing enrolled before the tap");
+    let ticket = approve(&app, &info, &key).await;
+    let resp = app
+        .http
+        .post(app.url(&format!("/api/v1/keys/registrations/{ceremony}")))
+        .bearer_auth(&token)
+        .header("npm-otp", &ticket.ticket)
+        .json(&json!({ "name": "backup", "credential": cred }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let second: Value = resp.json().await.unwrap();
     let keys: Value = app.get_json_as("/api/v1/keys", &token).await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
     // Re-enrolling an already enrolled key is refused by the key (exclude list).
@@ -45,7 +64,7 @@ async fn enroll_with_invite_sign_in_and_manage_keys(backend: Backend) {
     let err = tapgate::ceremony::register(&key.choice, &begin.public_key, &app.origin).await.unwrap_err();
     assert!(err.to_string().contains("already enrolled"), "{err}");
 
-    // Rename and remove.
+    // Rename (not a gated change: names are labels) and remove (gated).
     let id = second["id"].as_str().unwrap();
     let renamed: Value = app
         .http
@@ -68,38 +87,24 @@ async fn enroll_with_invite_sign_in_and_manage_keys(backend: Backend) {
         .await
         .unwrap();
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_name").await;
-    assert_eq!(
-        app.http
-            .delete(app.url(&format!("/api/v1/keys/{id}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
+    let path = format!("/api/v1/keys/{id}");
+    let (info, resp) = with_tap(&app, Method::DELETE, &path, &token, None, &key).await;
+    assert_eq!(info.action, "key-remove");
+    assert_eq!(resp.status(), 204);
     let first = stored["id"].as_str().unwrap();
+    let resp = send(&app, Method::DELETE, &format!("/api/v1/keys/{first}"), &token, None, None).await;
+    let info = tap_required(resp).await;
+    let ticket = approve(&app, &info, &key).await;
     let resp =
-        app.http.delete(app.url(&format!("/api/v1/keys/{first}"))).bearer_auth(&token).send().await.unwrap();
+        send(&app, Method::DELETE, &format!("/api/v1/keys/{first}"), &token, None, Some(&ticket.ticket))
+            .await;
     let msg = expect_error(resp, StatusCode::CONFLICT, "conflict").await;
     assert!(msg.contains("last usable security key"), "{msg}");
+    assert_eq!(key_count(&app, "alice").await, 1);
     // The removed key no longer signs in.
     let begin = begin_login(&app, "alice").await;
     let err = tapgate::ceremony::assert(&backup.choice, &begin.public_key, &app.origin).await.unwrap_err();
     assert!(err.to_string().contains("is enrolled for this account"), "{err}");
-
-    // Managing keys needs a fresh key sign-in: an old login token or an admin-issued one is refused.
-    let user = app.store().user_by_name("alice").await.unwrap().unwrap();
-    let issued =
-        app.token(&user, &[tapgate_shared::api::Scope::Read, tapgate_shared::api::Scope::Publish]).await;
-    let resp = begin_registration(&app, &issued).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "reauthentication_required").await;
-    app.clock.advance(16 * 60);
-    let resp = begin_registration(&app, &token).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "reauthentication_required").await;
-    let resp =
-        app.http.delete(app.url(&format!("/api/v1/keys/{first}"))).bearer_auth(&token).send().await.unwrap();
-    expect_error(resp, StatusCode::FORBIDDEN, "reauthentication_required").await;
 }
 
 async fn ceremonies_started_on_one_instance_finish_on_another(backend: Backend) {

@@ -101,7 +101,9 @@ async fn npm_web_flow_publishes_the_approved_tarball(backend: Backend) {
     let write: Value = app.get_json_as("/left-pad?write=true", &alice.token).await;
     assert_eq!(write["versions"].as_object().unwrap().len(), 2, "npm's ?write=true read");
 
-    // The typed code (yarn) works for exactly its upload; scoped names work.
+    // The typed code (yarn) works for exactly its upload; scoped names work in a scope alice owns.
+    let alice_id = app.store().user_by_name("alice").await.unwrap().unwrap().id;
+    app.store().add_scope_owner("@team", &alice_id, app.clock_now()).await.unwrap();
     let scoped = tarball("@team/util", "2.0.0", "s");
     let info = create_approval(&app, &alice, "@team/util", "2.0.0", &sri_sha512(&scoped)).await;
     let t = approve(&app, &info, &alice.key).await;
@@ -122,26 +124,33 @@ async fn npm_web_flow_publishes_the_approved_tarball(backend: Backend) {
         format!("{}/@team/util/-/util-2.0.0.tgz", app.origin)
     );
 
-    // dist-tags.
-    let resp = app
-        .http
-        .put(app.url("/-/package/left-pad/dist-tags/beta"))
-        .bearer_auth(&alice.token)
-        .json(&"1.0.0")
-        .send()
-        .await
-        .unwrap();
+    // dist-tags are gated like every change: a tap bound to the tag and the version.
+    let beta = json!("1.0.0");
+    let (info, resp) = crate::gate_support::with_tap(
+        &app,
+        reqwest::Method::PUT,
+        "/-/package/left-pad/dist-tags/beta",
+        &alice.token,
+        Some(&beta),
+        &alice.key,
+    )
+    .await;
+    assert_eq!(info.description, "Point the new tag `beta` of left-pad at 1.0.0");
     assert_eq!(resp.status(), StatusCode::OK);
     let tags: Value = app.get_json("/-/package/left-pad/dist-tags").await;
     assert_eq!(tags, json!({"beta": "1.0.0", "latest": "1.0.1"}));
-    let resp = app
-        .http
-        .delete(app.url("/-/package/left-pad/dist-tags/beta"))
-        .bearer_auth(&alice.token)
-        .send()
-        .await
-        .unwrap();
+    let (_, resp) = crate::gate_support::with_tap(
+        &app,
+        reqwest::Method::DELETE,
+        "/-/package/left-pad/dist-tags/beta",
+        &alice.token,
+        None,
+        &alice.key,
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
+    let tags: Value = app.get_json("/-/package/left-pad/dist-tags").await;
+    assert_eq!(tags, json!({"latest": "1.0.1"}));
     let resp = app
         .http
         .put(app.url("/-/package/left-pad/dist-tags/x"))

@@ -259,9 +259,7 @@ async fn concurrent_publishes_of_one_version_have_one_winner(backend: Backend) {
 #[tokio::test]
 async fn policy_none_publishes_with_a_token_and_admins_set_policies() {
     let app = TestApp::new(Backend::Sqlite).await.unwrap();
-    let admin_user = app.user("root", true).await;
-    let admin =
-        app.token(&admin_user, &[tapgate_shared::api::Scope::Admin, tapgate_shared::api::Scope::Read]).await;
+    let root = crate::gate_support::admin(&app, "root").await;
     let alice = maintainer(&app, "alice").await;
     let resp = app
         .http
@@ -272,25 +270,45 @@ async fn policy_none_publishes_with_a_token_and_admins_set_policies() {
         .await
         .unwrap();
     expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
-    let resp = app
-        .http
-        .put(app.url("/api/v1/packages/open-pkg/policy"))
-        .bearer_auth(&admin)
-        .json(&json!({"second_factor": "none"}))
-        .send()
-        .await
-        .unwrap();
+    // The administrator's token identifies; the administrator's own tap approves.
+    let body = json!({"second_factor": "none"});
+    let (info, resp) = crate::gate_support::with_tap(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/packages/open-pkg/policy",
+        &root.token,
+        Some(&body),
+        &root.key,
+    )
+    .await;
+    assert_eq!(info.action, "policy-set");
+    assert!(info.description.contains(r#"to {"second_factor":"none"}"#), "{}", info.description);
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = app
         .http
         .put(app.url("/api/v1/packages/open-pkg/policy"))
-        .bearer_auth(&admin)
+        .bearer_auth(&root.token)
         .json(&json!({"second_factor": "sms"}))
         .send()
         .await
         .unwrap();
     expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_json").await;
+    // The name is reserved now: nobody claims it by publishing first.
     let tgz = tarball("open-pkg", "1.0.0", "o");
+    let resp = put(&app, &alice.token, "open-pkg", &publish_body("open-pkg", "1.0.0", &tgz), None).await;
+    let msg = expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(msg.contains("reserved"), "{msg}");
+    // The administrator gives it to alice (with a tap); under policy none her token publishes.
+    let (_, resp) = crate::gate_support::with_tap(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/packages/open-pkg/maintainers/alice",
+        &root.token,
+        None,
+        &root.key,
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
     let resp = put(&app, &alice.token, "open-pkg", &publish_body("open-pkg", "1.0.0", &tgz), None).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let info: serde_json::Value = app.get_json("/api/v1/packages/open-pkg").await;

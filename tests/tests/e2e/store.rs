@@ -2,7 +2,8 @@
 
 use tapgate_server::store::StoreError;
 use tapgate_server::store::ceremonies::{Ceremony, Taken};
-use tapgate_server::store::keys::{CounterUpdate, NewSecurityKey};
+use tapgate_server::store::gate::{CommitError, Guard};
+use tapgate_server::store::keys::{CounterUpdate, Enrollment, NewSecurityKey};
 use tapgate_server::store::npm_logins::LoginPoll;
 use tapgate_shared::api::Scope;
 
@@ -270,15 +271,30 @@ async fn key_counters_move_by_compare_and_set(backend: Backend) {
         attestation_ca: None,
         user_verified: true,
     };
-    let key = store.add_key(&new, Some(&invite_hash), NOW).await.unwrap();
+    let key = store.add_key(&new, Enrollment::Invite(&invite_hash), NOW).await.unwrap();
     assert!(store.valid_invite(&invite, NOW).await.unwrap().is_none(), "invite consumed with the key");
-    let err = store.add_key(&new, None, NOW).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("already enrolled")), "{err:?}");
+    let second = store.create_invite(&alice.id, NOW).await.unwrap();
     let err = store
-        .add_key(&NewSecurityKey { credential_id: &[9], ..new.clone() }, Some(&invite_hash), NOW)
+        .add_key(&new, Enrollment::Invite(&tapgate_server::secrets::hash(&second)), NOW)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "a used invite enrolls nothing: {err:?}");
+    assert!(
+        matches!(err, CommitError::Store(StoreError::Conflict(ref m)) if m.contains("already enrolled")),
+        "{err:?}"
+    );
+    assert!(
+        store.valid_invite(&second, NOW).await.unwrap().is_some(),
+        "a refused enrollment spends no invite"
+    );
+    let err = store
+        .add_key(
+            &NewSecurityKey { credential_id: &[9], ..new.clone() },
+            Enrollment::Invite(&invite_hash),
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CommitError::Stale(_)), "a used invite enrolls nothing: {err:?}");
     assert_eq!(store.keys_of_user(&alice.id).await.unwrap().len(), 1);
 
     assert_eq!(store.record_key_use(&key.id, 5, 6, "{}", NOW).await.unwrap(), CounterUpdate::Updated);
@@ -301,63 +317,29 @@ async fn key_counters_move_by_compare_and_set(backend: Backend) {
     );
     assert!(store.rename_key(&alice.id, &key.id, "new").await.unwrap());
     assert!(!store.rename_key("someone-else", &key.id, "x").await.unwrap());
-    let err = store.delete_key(&alice.id, &key.id).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "last key");
-    assert_eq!(store.delete_key(&alice.id, "key_nope").await.unwrap(), None);
+    let guard = Guard { actor: &alice.id, package: None, tap: None, now: NOW };
+    let err = store.delete_key(&alice.id, &key.id, &guard).await.unwrap_err();
+    assert!(matches!(err, CommitError::Stale(ref m) if m.contains("last usable")), "last key: {err:?}");
+    assert_eq!(store.delete_key(&alice.id, "key_nope", &guard).await.unwrap(), None);
+    assert_eq!(store.keys_of_user(&alice.id).await.unwrap().len(), 1, "the last key stays");
 }
 
 async fn expired_rows_are_purged_but_publish_records_kept(backend: Backend) {
-    use tapgate_server::store::approvals::NewApproval;
-    use tapgate_server::store::packages::PublishRecord;
+    use crate::store_gate::{approved_intent, publish_record};
     let Some((store, _db)) = test_store(backend).await else {
         return;
     };
     let alice = store.create_user("alice", false, NOW).await.unwrap();
-    let approval = |id: &'static str, done: &'static str| NewApproval {
-        id,
-        package: "p",
-        version: "1.0.0",
-        integrity: "sha512-x",
-        requested_by: &alice.id,
-        nonce: &[0; 32],
-        challenge: &[0; 32],
-        auth_state: "{}",
-        done_hash: done,
-        expires_at: NOW + 600,
-    };
-    store.create_approval(&approval("apr_unused", "d1"), NOW).await.unwrap();
-    store.create_approval(&approval("apr_used", "d2"), NOW).await.unwrap();
-    let approved = tapgate_server::store::approvals::Approved {
-        approved_by: &alice.id,
-        key_id: "k",
-        ticket_hash: "t",
-        ticket_expires_at: NOW + 900,
-        code_hash: "c",
-        credential_id: &[1],
-        credential_public_key: "{}",
-        client_data_json: &[1],
-        authenticator_data: &[1],
-        signature: &[1],
-        user_verified: true,
-    };
-    assert!(store.approve("apr_used", &approved, NOW + 1).await.unwrap());
-    let record = PublishRecord {
-        package: "p",
-        version: "1.0.0",
-        manifest: "{}",
-        tarball: b"t",
-        integrity: "sha512-x",
-        shasum: "s",
-        publisher_id: &alice.id,
-        default_policy: "{}",
-        approval_id: Some("apr_used"),
-        tags: &["latest".to_string()],
-    };
-    store.publish(&record, NOW + 2).await.unwrap();
+    let unused = approved_intent(&store, &alice.id, "apr_unused", "p", "1.0.0", false).await;
+    let used = approved_intent(&store, &alice.id, "apr_used", "p", "1.0.0", true).await;
+    assert!(unused.ticket_hash.is_empty());
+    let record = publish_record(&alice.id, "p", "1.0.0", Some(&used));
+    store.publish(&record.as_record(NOW + 2)).await.unwrap();
     store.create_npm_login("npl_x", "h", NOW).await.unwrap();
     assert_eq!(store.purge_expired(NOW + 700).await.unwrap(), 0, "nothing is a day past expiry yet");
     assert!(store.purge_expired(NOW + 2 * 86_400).await.unwrap() >= 2);
     assert!(store.approval("apr_unused").await.unwrap().is_none());
     assert!(store.approval("apr_used").await.unwrap().is_some(), "a published version's record is kept");
+    assert_eq!(store.approval_signatures("apr_used").await.unwrap().len(), 1, "with its signature");
     assert!(store.npm_login("npl_x").await.unwrap().is_none());
 }

@@ -1,5 +1,7 @@
-//! `POST /api/v1/approvals` `{package, version, integrity}` → an intent awaiting a tap;
-//! `GET /api/v1/approvals/{id}`; `POST /api/v1/approvals/{id}` `{credential}` → `{ticket, code}`.
+//! `POST /api/v1/approvals` `{package, version, integrity, tags?}` → a publish intent awaiting a
+//! tap (other changes get theirs by being asked for: the 401 carries the approval);
+//! `GET /api/v1/approvals/{id}`; `POST /api/v1/approvals/{id}` `{credential}` → `{ticket, code}`
+//! once the policy is satisfied, else `202 {status: "pending", approvals, required}`.
 //!
 //! The approval id is an unguessable capability (it is the approval page's URL); the key tap
 //! authenticates the approver.
@@ -8,15 +10,21 @@ use crate::extract::Path;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use serde_json::json;
 use tapgate_shared::ErrorCode;
-use tapgate_shared::api::{ApprovalInfo, ApprovalTicket, CreateApproval, FinishApproval, Scope};
+use tapgate_shared::api::{ApprovalInfo, CreateApproval, FinishApproval, Scope};
+use tapgate_shared::gate_intent::Change;
 
 use crate::auth::AuthUser;
+use crate::changes::{self, publish::check_new_version};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
-use crate::names::{validate_package_name, validate_version};
-use crate::publish::{approvals, may_publish};
+use crate::gate::GateError;
+use crate::gate::approvals::{self, TapOutcome};
+use crate::gate::roles::Asking;
+use crate::names::{validate_package_name, validate_tag, validate_version};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -37,24 +45,23 @@ async fn create(
             "integrity must be the tarball's sha512 SRI string, sha512-<base64 of 64 bytes>",
         ));
     }
-    if state.store.version(&body.package, &body.version).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::VersionExists,
-            format!("{}@{} is already published: bump the version", body.package, body.version),
-        ));
+    let mut tags = body.tags.clone().unwrap_or_else(|| vec!["latest".into()]);
+    for tag in &tags {
+        validate_tag(tag).map_err(|m| ApiError::bad_request(ErrorCode::InvalidName, m))?;
     }
-    if !may_publish(&state, &body.package, &user.0.user_id).await? {
-        return Err(ApiError::forbidden(format!("you are not a maintainer of {}", body.package)));
+    tags.sort();
+    tags.dedup();
+    check_new_version(&state, &body.package, &body.version).await?;
+    let actor = user.actor(&state).await?;
+    let change = Change::Publish { version: body.version.clone(), integrity: body.integrity.clone(), tags };
+    match changes::admit(&state, &actor, &body.package, Asking::Publish, change, None).await {
+        Err(GateError::TapRequired(pending)) => Ok((StatusCode::CREATED, Json(pending.info))),
+        Err(e) => Err(e.into()),
+        Ok(_) => Err(ApiError::conflict(
+            ErrorCode::Conflict,
+            format!("{}'s policy needs no approval to publish: publish directly", body.package),
+        )),
     }
-    let requester = state
-        .store
-        .user_by_id(&user.0.user_id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("your account no longer exists"))?;
-    let created =
-        approvals::create(&state, &requester, &body.package, &body.version, &body.integrity).await?;
-    Ok((StatusCode::CREATED, Json(created.info)))
 }
 
 fn is_sha512_sri(s: &str) -> bool {
@@ -73,6 +80,13 @@ async fn finish(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Json(body): Json<FinishApproval>,
-) -> ApiResult<Json<ApprovalTicket>> {
-    Ok(Json(approvals::finish(&state, &id, &body.credential).await?))
+) -> ApiResult<Response> {
+    match approvals::finish(&state, &id, &body.credential).await? {
+        TapOutcome::Approved(ticket) => Ok(Json(ticket).into_response()),
+        TapOutcome::Pending { approvals, required } => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "pending", "approvals": approvals, "required": required })),
+        )
+            .into_response()),
+    }
 }

@@ -3,17 +3,17 @@
 use crate::extract::Path;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use tapgate_shared::api::{KeyInfo, KeyList, RenameKey};
 
-use super::registrations::{require_fresh_login, validate_key_name};
-use crate::auth::AuthUser;
+use super::registrations::validate_key_name;
+use crate::auth::{AuthUser, otp};
+use crate::changes::keys::remove_key;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::store::keys::SecurityKey;
 
 pub fn routes() -> Router<AppState> {
@@ -59,21 +59,15 @@ async fn rename(
     Ok(Json(key_info(key)))
 }
 
+/// Removing a key is a gated change: it needs a tap of one of the account's keys bound to
+/// exactly this key (`401 otp_required` first, then the same request with `npm-otp`).
 async fn remove(
     State(state): State<AppState>,
-    AuthUser(auth): AuthUser,
+    user: AuthUser,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    require_fresh_login(auth.source, auth.created_at, state.now())?;
-    match state.store.delete_key(&auth.user_id, &id).await {
-        Ok(Some(())) => {
-            tracing::info!(key_id = %id, user = %auth.username, "security key removed");
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Ok(None) => {
-            Err(ApiError::not_found(format!("you have no key {id:?}; list them with GET /api/v1/keys")))
-        }
-        Err(StoreError::Conflict(msg)) => Err(ApiError::conflict(tapgate_shared::ErrorCode::Conflict, msg)),
-        Err(e) => Err(e.into()),
-    }
+    let actor = user.actor(&state).await?;
+    remove_key(&state, &actor.user, &id, otp(&headers)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,7 @@ pub mod packages;
 pub mod registrations;
 pub mod sessions;
 pub mod tokens;
+pub mod versions;
 pub mod whoami;
 
 use axum::Router;
@@ -20,5 +21,6 @@ pub fn routes() -> Router<AppState> {
         .merge(registrations::routes())
         .merge(sessions::routes())
         .merge(tokens::routes())
+        .merge(versions::routes())
         .merge(whoami::routes())
 }

@@ -1,25 +1,26 @@
-//! `GET /api/v1/packages/{name}`, `PUT /api/v1/packages/{name}/policy` (admins),
-//! maintainers: `GET …/maintainers`, `PUT|DELETE …/maintainers/{user}` (maintainers, with a
-//! recent key sign-in: adding a maintainer hands over publishing power), and the approval
-//! record of a version: `GET …/versions/{version}/approval`.
+//! `GET /api/v1/packages/{name}`, `PUT /api/v1/packages/{name}/policy` (administrators, with
+//! their tap), maintainers: `GET …/maintainers`, `PUT|DELETE …/maintainers/{user}` (gated like
+//! every change), and the approval record of a version: `GET …/versions/{version}/approval`.
 
 use crate::extract::Path;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, put};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tapgate_shared::ErrorCode;
-use tapgate_shared::api::{ApprovalRecord, Maintainers, PackageInfo, PackagePolicy, Scope};
+use tapgate_shared::api::{ApprovalRecord, Maintainers, PackageInfo, PackagePolicy, RecordSignature, Scope};
 use tapgate_shared::intent::Intent;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, otp};
+use crate::changes::package as changes;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
+use crate::gate::{approvals::intent_of, policy_in_force};
 use crate::names::validate_package_name;
-use crate::publish::{owners, policy_for};
+use crate::policy::Policy;
 use crate::routes::npm::packages::package_not_found;
 use crate::state::AppState;
 
@@ -33,13 +34,14 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn show(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<PackageInfo>> {
-    if state.store.package(&name).await?.is_none() {
+    let policy = policy_in_force(&state, &name).await?;
+    if !policy.exists {
         return Err(package_not_found(&name));
     }
     Ok(Json(PackageInfo {
-        policy: policy_for(&state, &name).await?,
+        policy: policy.policy.to_wire(),
         maintainers: state.store.maintainers(&name).await?.into_iter().map(|(_, n)| n).collect(),
-        versions: state.store.versions(&name).await?.into_iter().map(|v| v.version).collect(),
+        versions: changes::served_versions(&state, &name).await?.into_iter().map(|v| v.version).collect(),
         dist_tags: state.store.dist_tags(&name).await?,
         name,
     }))
@@ -48,14 +50,14 @@ async fn show(State(state): State<AppState>, Path(name): Path<String>) -> ApiRes
 async fn set_policy(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     Path(name): Path<String>,
     Json(policy): Json<PackagePolicy>,
 ) -> ApiResult<Json<PackagePolicy>> {
     user.require(Scope::Admin)?;
     validate_package_name(&name).map_err(|m| ApiError::bad_request(ErrorCode::InvalidName, m))?;
-    let text = serde_json::to_string(&policy).map_err(ApiError::internal)?;
-    state.store.set_policy(&name, &text, state.now()).await?;
-    tracing::info!(package = %name, policy = %text, admin = %user.0.username, "package policy set");
+    let actor = user.actor(&state).await?;
+    changes::set_policy(&state, &actor, &name, Policy::from_wire(&policy), otp(&headers)).await?;
     Ok(Json(policy))
 }
 
@@ -73,18 +75,24 @@ async fn maintainers(
 async fn add_maintainer(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     Path((name, username)): Path<(String, String)>,
 ) -> ApiResult<Json<Maintainers>> {
-    owners::add(&state, &user, &name, &username).await?;
+    user.require(Scope::Publish)?;
+    let actor = user.actor(&state).await?;
+    changes::add_maintainer(&state, &actor, &name, &username, otp(&headers)).await?;
     maintainers(State(state), Path(name)).await
 }
 
 async fn remove_maintainer(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     Path((name, username)): Path<(String, String)>,
 ) -> ApiResult<Json<Maintainers>> {
-    owners::remove(&state, &user, &name, &username).await?;
+    user.require(Scope::Publish)?;
+    let actor = user.actor(&state).await?;
+    changes::remove_maintainer(&state, &actor, &name, &username, otp(&headers)).await?;
     maintainers(State(state), Path(name)).await
 }
 
@@ -110,34 +118,49 @@ async fn approval_record(
     };
     let approval_id = row.approval_id.ok_or_else(not_approved)?;
     let a = state.store.approval(&approval_id).await?.ok_or_else(not_approved)?;
+    let gate_intent = intent_of(&a)?;
     let requester = state.store.user_by_id(&a.requested_by).await?.map(|u| u.name).unwrap_or_default();
-    let approver = match &a.approved_by {
-        Some(id) => state.store.user_by_id(id).await?.map(|u| u.name).unwrap_or_default(),
-        None => String::new(),
-    };
-    let missing = || ApiError::internal(format!("approval {approval_id} lacks its evidence"));
     let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-    let public_key: serde_json::Value =
-        serde_json::from_str(a.credential_public_key.as_deref().ok_or_else(missing)?)
-            .map_err(ApiError::internal)?;
+    let mut signatures = Vec::new();
+    for sig in state.store.approval_signatures(&approval_id).await? {
+        let public_key: serde_json::Value =
+            serde_json::from_str(&sig.credential_public_key).map_err(ApiError::internal)?;
+        signatures.push(RecordSignature {
+            approved_by: state.store.user_by_id(&sig.user_id).await?.map(|u| u.name).unwrap_or_default(),
+            approved_at: rfc3339(sig.signed_at),
+            credential_id: b64(&sig.credential_id),
+            credential_public_key: public_key,
+            client_data_json: b64(&sig.client_data_json),
+            authenticator_data: b64(&sig.authenticator_data),
+            signature: b64(&sig.signature),
+            user_verified: sig.user_verified,
+        });
+    }
+    let first = signatures
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(format!("approval {approval_id} lacks its evidence")))?;
     Ok(Json(ApprovalRecord {
+        format: if gate_intent.is_some() { 2 } else { 1 },
         intent: Intent {
             package: a.package,
             version: a.version,
             integrity: a.integrity,
             requested_by: requester,
         },
+        gate_intent,
         nonce: b64(&a.nonce),
         challenge: b64(&a.challenge),
-        client_data_json: b64(a.client_data_json.as_deref().ok_or_else(missing)?),
-        authenticator_data: b64(a.authenticator_data.as_deref().ok_or_else(missing)?),
-        signature: b64(a.signature.as_deref().ok_or_else(missing)?),
-        credential_id: b64(a.credential_id.as_deref().ok_or_else(missing)?),
-        credential_public_key: public_key,
+        client_data_json: first.client_data_json,
+        authenticator_data: first.authenticator_data,
+        signature: first.signature,
+        credential_id: first.credential_id,
+        credential_public_key: first.credential_public_key,
         rp_id: state.rp.rp_id.clone(),
         origin: state.config.origin.as_str().trim_end_matches('/').to_string(),
-        approved_by: approver,
-        approved_at: a.approved_at.map(rfc3339).unwrap_or_default(),
-        user_verified: a.user_verified.unwrap_or(false),
+        approved_by: first.approved_by,
+        approved_at: first.approved_at,
+        user_verified: first.user_verified,
+        signatures,
     }))
 }

@@ -2,14 +2,16 @@
 //! `POST /api/v1/keys/registrations/{ceremony}`.
 //!
 //! The bearer is either the user's invite (`tg_inv_…`, for their first key or after losing all
-//! of them; consumed by the enrollment) or an API token from a recent sign-in with a key, so that
-//! a leaked long-lived token cannot enroll an attacker's key.
+//! of them; consumed by the enrollment) or an API token. With a token, the new key is enrolled
+//! only after a tap of one of the account's existing keys approves exactly that key: finishing
+//! the registration answers `401 otp_required` with the approval, and repeating the same request
+//! with `npm-otp: <ticket>` enrolls it. A leaked token alone can never add an attacker's key.
 
 use crate::extract::Path;
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use tapgate_shared::ErrorCode;
@@ -17,20 +19,15 @@ use tapgate_shared::api::{FinishRegistration, KeyInfo, RegistrationChallenge};
 use tracing::instrument;
 
 use super::keys::key_info;
-use crate::auth::bearer;
+use crate::auth::{bearer, otp};
 use crate::ceremonies;
+use crate::changes::keys::{KeyAdd, PendingKey, add_key};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
-use crate::store::StoreError;
-use crate::store::keys::NewSecurityKey;
-use crate::store::tokens::TokenSource;
 use crate::store::users::User;
 use crate::webauthn::StoredState;
-
-/// How recent a key sign-in must be to enroll or remove keys with its token.
-pub const FRESH_LOGIN_SECONDS: i64 = 15 * 60;
 
 const KIND: &str = "register";
 
@@ -84,7 +81,6 @@ impl FromRequestParts<AppState> for Enroller {
                 "the API token is unknown, expired or revoked: sign in again with your security key",
             )
         })?;
-        require_fresh_login(auth.source, auth.created_at, now)?;
         let user = state
             .store
             .user_by_id(&auth.user_id)
@@ -92,19 +88,6 @@ impl FromRequestParts<AppState> for Enroller {
             .ok_or_else(|| ApiError::internal("token without user"))?;
         Ok(Enroller { user, invite_hash: None })
     }
-}
-
-/// Managing keys takes a token from a sign-in with a key in the last 15 minutes.
-pub fn require_fresh_login(source: TokenSource, created_at: i64, now: i64) -> Result<(), ApiError> {
-    if source == TokenSource::Login && now - created_at <= FRESH_LOGIN_SECONDS {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        ErrorCode::ReauthenticationRequired,
-        "managing security keys needs a sign-in with one of your keys in the last 15 minutes: \
-         sign in again (`tapgate login` or the /login page) and retry",
-    ))
 }
 
 async fn begin(
@@ -144,56 +127,22 @@ pub fn validate_key_name(name: &str) -> Result<&str, ApiError> {
 async fn finish(
     State(state): State<AppState>,
     enroller: Enroller,
+    headers: HeaderMap,
     Path(ceremony_id): Path<String>,
     Json(body): Json<FinishRegistration>,
 ) -> ApiResult<(StatusCode, Json<KeyInfo>)> {
     let name = validate_key_name(&body.name)?.to_string();
-    let ceremony = ceremonies::take(&state, &ceremony_id, KIND).await?;
-    if ceremony.user_id.as_deref() != Some(enroller.user.id.as_str()) {
-        return Err(ApiError::forbidden("this enrollment was started by another account"));
-    }
-    let context: Context = ceremonies::decode(&ceremony.context)?;
-    let StoredState::Registration(reg_state) = ceremonies::decode::<StoredState>(&ceremony.state)? else {
-        return Err(ApiError::internal("registration ceremony holds the wrong state"));
-    };
-    let registered = state.rp.finish_registration(&body.credential, &reg_state).map_err(|f| {
-        let status = match f {
-            crate::webauthn::CeremonyFailure::Malformed(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::UNAUTHORIZED,
-        };
-        ApiError::new(status, ErrorCode::WebauthnFailed, f.message())
-    })?;
-    let credential_json = serde_json::to_string(&registered.credential).map_err(ApiError::internal)?;
-    let aaguid = registered.aaguid.to_string();
-    let new_key = NewSecurityKey {
-        user_id: &enroller.user.id,
-        name: &name,
-        credential_id: &registered.credential.cred_id,
-        credential: &credential_json,
-        counter: i64::from(registered.credential.counter),
-        aaguid: &aaguid,
-        attestation_format: &registered.format,
-        attested: registered.attested,
-        attestation_ca: registered.attestation_ca.as_deref(),
-        user_verified: registered.user_verified,
-    };
-    let key = match state.store.add_key(&new_key, context.invite_hash.as_deref(), state.now()).await {
-        Ok(key) => key,
-        Err(StoreError::Conflict(msg)) if msg.contains("already enrolled") => {
-            return Err(ApiError::conflict(
-                ErrorCode::KeyAlreadyEnrolled,
-                "this security key is already enrolled; use a different key or keep using this one",
-            ));
+    let otp = otp(&headers);
+    let add = match (otp, &enroller.invite_hash) {
+        // The repetition with the ticket: the key is the one the tap approved (its registration
+        // was verified when the approval was asked for, and the ceremony is spent).
+        (Some(_), None) => KeyAdd::Repeated { name, credential_id: body.credential.raw_id.to_vec() },
+        _ => {
+            let key = register(&state, &enroller, &ceremony_id, &body, name).await?;
+            KeyAdd::Registered { key, invite_hash: enroller.invite_hash.clone() }
         }
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::InvalidInvite,
-                "this invite was used meanwhile or has expired: ask an administrator for a new one",
-            ));
-        }
-        Err(e) => return Err(e.into()),
     };
+    let key = add_key(&state, &enroller.user, add, otp).await?;
     tracing::info!(
         user = %enroller.user.name,
         key_id = %key.id,
@@ -203,4 +152,37 @@ async fn finish(
         "security key enrolled"
     );
     Ok((StatusCode::CREATED, Json(key_info(key))))
+}
+
+/// Verifies the registration against its (consumed) ceremony.
+async fn register(
+    state: &AppState,
+    enroller: &Enroller,
+    ceremony_id: &str,
+    body: &FinishRegistration,
+    name: String,
+) -> ApiResult<PendingKey> {
+    let ceremony = ceremonies::take(state, ceremony_id, KIND).await?;
+    if ceremony.user_id.as_deref() != Some(enroller.user.id.as_str()) {
+        return Err(ApiError::forbidden("this enrollment was started by another account"));
+    }
+    let context: Context = ceremonies::decode(&ceremony.context)?;
+    if context.invite_hash != enroller.invite_hash {
+        return Err(ApiError::forbidden("this enrollment was started with another credential"));
+    }
+    let StoredState::Registration(reg_state) = ceremonies::decode::<StoredState>(&ceremony.state)? else {
+        return Err(ApiError::internal("registration ceremony holds the wrong state"));
+    };
+    let registered = state.rp.finish_registration(&body.credential, &reg_state).map_err(ApiError::from)?;
+    Ok(PendingKey {
+        name,
+        credential_id: registered.credential.cred_id.to_vec(),
+        credential: serde_json::to_string(&registered.credential).map_err(ApiError::internal)?,
+        counter: i64::from(registered.credential.counter),
+        aaguid: registered.aaguid.to_string(),
+        attestation_format: registered.format.clone(),
+        attested: registered.attested,
+        attestation_ca: registered.attestation_ca.clone(),
+        user_verified: registered.user_verified,
+    })
 }

@@ -1,5 +1,7 @@
-//! npm's done URL for a publish approval: `202` + `Retry-After` until a maintainer taps, then
-//! `200 {"token": <ticket>}`; npm repeats its publish with `npm-otp: <ticket>`.
+//! npm's done URL for an approval: `202` + `Retry-After` + `{}` until the taps are in, then
+//! `200 {"token": <ticket>}`; npm repeats its request with `npm-otp: <ticket>`. npm polls with
+//! the method of the command that needed the approval (`PUT` for `dist-tag add`, `DELETE` for
+//! `dist-tag rm`, `GET` otherwise), so every method answers the same.
 
 use crate::extract::Path;
 use axum::Router;
@@ -17,7 +19,7 @@ use crate::state::AppState;
 use crate::store::approvals::DonePoll;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/-/v1/done/approvals/{secret}", get(done))
+    Router::new().route("/-/v1/done/approvals/{secret}", get(done).put(done).post(done).delete(done))
 }
 
 async fn done(State(state): State<AppState>, Path(secret): Path<String>) -> ApiResult<Response> {
@@ -30,7 +32,7 @@ async fn done(State(state): State<AppState>, Path(secret): Path<String>) -> ApiR
         DonePoll::Gone => Err(ApiError::new(
             StatusCode::GONE,
             ErrorCode::ApprovalExpired,
-            "this approval is unknown, expired or already used: publish again",
+            "this approval is unknown, expired or already used: run the command again",
         )),
     }
 }

@@ -1,17 +1,20 @@
 //! `npm dist-tag`: `GET /-/package/<name>/dist-tags`, `PUT|POST|DELETE …/dist-tags/<tag>`.
+//! Moving or removing a tag is a gated change: on a protected package it needs a tap bound to
+//! the tag and the version it points at.
 
 use std::collections::BTreeMap;
 
 use crate::extract::Path;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::HeaderMap;
 use axum::routing::{get, put};
 use tapgate_shared::ErrorCode;
 use tapgate_shared::api::Scope;
 
 use super::packages::package_not_found;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, otp};
+use crate::changes::package::{remove_tag, set_tag};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::names::validate_tag;
@@ -33,51 +36,28 @@ async fn list(
     Ok(Json(state.store.dist_tags(&name).await?))
 }
 
-async fn authorize(state: &AppState, user: &AuthUser, name: &str) -> ApiResult<()> {
-    user.require(Scope::Publish)?;
-    if state.store.package(name).await?.is_none() {
-        return Err(package_not_found(name));
-    }
-    if !state.store.is_maintainer(name, &user.0.user_id).await? {
-        return Err(ApiError::forbidden(format!("only maintainers of {name} may change its dist-tags")));
-    }
-    Ok(())
-}
-
 async fn set(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     Path((name, tag)): Path<(String, String)>,
     Json(version): Json<String>,
 ) -> ApiResult<Json<BTreeMap<String, String>>> {
-    authorize(&state, &user, &name).await?;
+    user.require(Scope::Publish)?;
     validate_tag(&tag).map_err(|m| ApiError::bad_request(ErrorCode::InvalidName, m))?;
-    if state.store.version(&name, &version).await?.is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            ErrorCode::PackageNotFound,
-            format!("{name}@{version} is not published, so no tag can point at it"),
-        ));
-    }
-    state.store.set_dist_tag(&name, &tag, &version, state.now()).await?;
-    tracing::info!(package = %name, tag = %tag, version = %version, user = %user.0.username, "dist-tag set");
+    let actor = user.actor(&state).await?;
+    set_tag(&state, &actor, &name, &tag, version.trim(), otp(&headers)).await?;
     Ok(Json(state.store.dist_tags(&name).await?))
 }
 
 async fn remove(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     Path((name, tag)): Path<(String, String)>,
 ) -> ApiResult<Json<BTreeMap<String, String>>> {
-    authorize(&state, &user, &name).await?;
-    if tag == "latest" {
-        return Err(ApiError::bad_request(
-            ErrorCode::BadRequest,
-            "the latest tag cannot be removed; point it elsewhere instead",
-        ));
-    }
-    if !state.store.remove_dist_tag(&name, &tag).await? {
-        return Err(ApiError::not_found(format!("{name} has no dist-tag {tag:?}")));
-    }
+    user.require(Scope::Publish)?;
+    let actor = user.actor(&state).await?;
+    remove_tag(&state, &actor, &name, &tag, otp(&headers)).await?;
     Ok(Json(state.store.dist_tags(&name).await?))
 }

@@ -1,15 +1,22 @@
-//! `GET /-/whoami`, `GET /-/ping`.
+//! `GET /-/whoami`, `GET /-/ping`, and npm's audit endpoint.
 
 use axum::Router;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
+use tapgate_shared::ErrorCode;
 
 use crate::auth::AuthUser;
+use crate::error::ApiError;
 use crate::extract::Json;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/-/whoami", get(whoami)).route("/-/ping", get(ping))
+    Router::new()
+        .route("/-/whoami", get(whoami))
+        .route("/-/ping", get(ping))
+        .route("/-/npm/v1/security/advisories/bulk", post(audit))
+        .route("/-/npm/v1/security/audits/quick", post(audit))
 }
 
 async fn whoami(AuthUser(auth): AuthUser) -> Json<Value> {
@@ -18,4 +25,14 @@ async fn whoami(AuthUser(auth): AuthUser) -> Json<Value> {
 
 async fn ping() -> Json<Value> {
     Json(json!({}))
+}
+
+/// This registry keeps no advisory database. `npm install` ignores a failed audit quietly;
+/// `npm audit` says the endpoint failed, with this sentence, instead of claiming "0 vulnerabilities".
+async fn audit() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        ErrorCode::NotFound,
+        "this registry keeps no security advisory database: run npm audit against a registry that does (--registry)",
+    )
 }

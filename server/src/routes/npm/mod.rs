@@ -2,11 +2,13 @@
 
 pub mod approvals_done;
 pub mod dist_tags;
+pub mod documents;
 pub mod login;
 pub mod misc;
 pub mod owners;
 pub mod packages;
 pub mod publish;
+pub mod tokens;
 
 use axum::Router;
 
@@ -18,6 +20,7 @@ pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
         .merge(misc::routes())
         .merge(approvals_done::routes())
         .merge(dist_tags::routes())
-        .merge(owners::routes())
+        .merge(documents::routes())
+        .merge(tokens::routes())
         .merge(packages::routes(max_tarball_bytes))
 }

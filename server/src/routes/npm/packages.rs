@@ -12,7 +12,7 @@ use serde_json::Value;
 use tapgate_shared::ErrorCode;
 
 use crate::error::{ApiError, ApiResult};
-use crate::publish::packument::packument;
+use crate::publish::packument::{packument, served_manifest};
 use crate::state::AppState;
 
 pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
@@ -47,7 +47,7 @@ fn json_response(value: &Value) -> Response {
 pub async fn load_packument(state: &AppState, name: &str) -> ApiResult<Value> {
     let package = state.store.package(name).await?.ok_or_else(|| package_not_found(name))?;
     let versions = state.store.versions(name).await?;
-    if versions.is_empty() {
+    if versions.iter().all(|v| v.unpublished_at.is_some()) {
         return Err(package_not_found(name));
     }
     let tags = state.store.dist_tags(name).await?;
@@ -84,15 +84,16 @@ async fn get_scoped_version(
 async fn version_manifest(state: &AppState, name: &str, spec: &str) -> ApiResult<Response> {
     let tags = state.store.dist_tags(name).await?;
     let version = tags.get(spec).map_or(spec, String::as_str);
-    let row = state.store.version(name, version).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            ErrorCode::PackageNotFound,
-            format!("{name}@{spec} is not in this registry"),
-        )
-    })?;
-    let manifest: Value = serde_json::from_str(&row.manifest).map_err(ApiError::internal)?;
-    Ok(json_response(&manifest))
+    let row = state.store.version(name, version).await?.filter(|v| v.unpublished_at.is_none()).ok_or_else(
+        || {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::PackageNotFound,
+                format!("{name}@{spec} is not in this registry"),
+            )
+        },
+    )?;
+    Ok(json_response(&served_manifest(&row)))
 }
 
 async fn get_tarball(
@@ -112,13 +113,17 @@ async fn get_scoped_tarball(
     tarball(&state, &format!("{scope}/{name}"), &file).await
 }
 
-async fn tarball(state: &AppState, name: &str, file: &str) -> ApiResult<Response> {
+/// The version a tarball file name (`<bare name>-<version>.tgz`) stands for.
+pub fn version_of_tarball<'a>(name: &str, file: &'a str) -> ApiResult<&'a str> {
     let bare = name.rsplit('/').next().unwrap_or(name);
-    let version = file
-        .strip_prefix(bare)
+    file.strip_prefix(bare)
         .and_then(|rest| rest.strip_prefix('-'))
         .and_then(|rest| rest.strip_suffix(".tgz"))
-        .ok_or_else(|| ApiError::not_found(format!("{file:?} is not a tarball name of {name}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("{file:?} is not a tarball name of {name}")))
+}
+
+async fn tarball(state: &AppState, name: &str, file: &str) -> ApiResult<Response> {
+    let version = version_of_tarball(name, file)?;
     let bytes = state.store.tarball(name, version).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -12,12 +12,18 @@
     try {
       info = await tg.api('GET', '/api/v1/approvals/' + encodeURIComponent(id));
     } catch (e) {
-      tg.status('error', e.status === 404 ? 'This approval does not exist. Start the publish again from your terminal.' : tg.explain(e));
+      tg.status('error', e.status === 404 ? 'This approval does not exist. Start the change again from your terminal.' : tg.explain(e));
       return;
     }
+    show('description', info.description);
     show('package', info.package);
     show('version', info.version);
     show('integrity', info.integrity);
+    if (!info.version) for (const row of document.querySelectorAll('.publish-only')) row.classList.add('hidden');
+    if (info.required > 1) {
+      show('progress', info.approvals + ' of ' + info.required + ' maintainers have approved.');
+      document.getElementById('progress').classList.remove('hidden');
+    }
     show('requested-by', info.requested_by);
     show('expires', new Date(info.expires_at).toLocaleString());
     if (info.status === 'pending') {
@@ -25,9 +31,9 @@
     } else if (info.status === 'approved') {
       tg.status('ok', 'Already approved — return to your terminal.');
     } else if (info.status === 'used') {
-      tg.status('ok', 'This release was published with this approval.');
+      tg.status('ok', 'This change was made with this approval.');
     } else {
-      tg.status('error', 'This approval has expired. Start the publish again from your terminal.');
+      tg.status('error', 'This approval has expired. Start the change again from your terminal.');
     }
   }
 
@@ -37,7 +43,11 @@
     try {
       const cred = await navigator.credentials.get({ publicKey: tg.requestOptions(info.publicKey) });
       const result = await tg.api('POST', '/api/v1/approvals/' + encodeURIComponent(id), { credential: tg.assertionJSON(cred) });
-      tg.status('ok', 'Approved — return to your terminal. ' + info.package + '@' + info.version + ' will be published with this exact tarball.');
+      if (!result.ticket) {
+        tg.status('ok', 'Your approval is recorded. ' + (result.required - result.approvals) + ' more maintainer(s) must approve.');
+        return;
+      }
+      tg.status('ok', 'Approved — return to your terminal. ' + info.description + '.');
       show('code', result.code);
       document.getElementById('code-box').classList.remove('hidden');
     } catch (e) {

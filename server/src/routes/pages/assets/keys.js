@@ -34,10 +34,6 @@
 
   function failed(e) {
     if (e.code === 'unauthorized') { tg.session.clear(); location.replace('/login'); return; }
-    if (e.code === 'reauthentication_required') {
-      tg.status('error', 'For your safety, managing keys needs a recent sign-in. Sign in again, then retry.');
-      return;
-    }
     tg.status('error', tg.explain(e));
   }
 
@@ -91,7 +87,8 @@
   async function removeKey(key) {
     if (!confirm('Remove the key “' + key.name + '”? It will no longer approve publishes.')) return;
     try {
-      await tg.api('DELETE', '/api/v1/keys/' + encodeURIComponent(key.id), undefined, token);
+      await tg.gated('DELETE', '/api/v1/keys/' + encodeURIComponent(key.id), undefined, token, (what) =>
+        tg.status('working', what + ' — touch one of your keys to approve.'));
       tg.status('ok', 'Removed the key “' + key.name + '”.');
       await refresh();
     } catch (e) { failed(e); }
@@ -103,7 +100,8 @@
     if (!name) { tg.status('error', 'Name the new key first.'); return; }
     tg.status('working', 'Plug in the new key and touch it now…');
     try {
-      const { key } = await tg.enrollKey(token, name);
+      const { key } = await tg.enrollKey(token, name, (what) =>
+        tg.status('working', what + ' — now touch one of your existing keys to approve it.'));
       tg.status('ok', 'Key “' + key.name + '” is enrolled.');
       document.getElementById('new-key-name').value = '';
       await refresh();

@@ -21,8 +21,8 @@ tg.b64u = {
 };
 
 // Calls the JSON API; throws an Error carrying the server's code and message.
-tg.api = async function (method, path, body, bearer) {
-  const headers = { accept: 'application/json' };
+tg.api = async function (method, path, body, bearer, extraHeaders) {
+  const headers = Object.assign({ accept: 'application/json' }, extraHeaders || {});
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (bearer) headers.authorization = 'Bearer ' + bearer;
   let resp;
@@ -36,7 +36,7 @@ tg.api = async function (method, path, body, bearer) {
   try { data = await resp.json(); } catch (e) { /* not JSON */ }
   if (!resp.ok) {
     const err = data && data.error ? data.error : { code: 'http_' + resp.status, message: 'The registry answered ' + resp.status + '.' };
-    throw Object.assign(new Error(err.message), { code: err.code, status: resp.status });
+    throw Object.assign(new Error(err.message), { code: err.code, status: resp.status, body: data });
   }
   return data;
 };
@@ -130,12 +130,36 @@ tg.session = {
   clear() { sessionStorage.removeItem('tapgate-token'); sessionStorage.removeItem('tapgate-user'); },
 };
 
-// Runs a registration ceremony with `bearer` (invite or fresh token) and stores the key.
-tg.enrollKey = async function (bearer, name) {
+// Approves a pending change with a tap; returns the ticket. `onChange` is told what is approved.
+tg.approve = async function (approval, onChange) {
+  if (onChange) onChange(approval.description);
+  const cred = await navigator.credentials.get({ publicKey: tg.requestOptions(approval.publicKey) });
+  const result = await tg.api('POST', '/api/v1/approvals/' + encodeURIComponent(approval.id), { credential: tg.assertionJSON(cred) });
+  if (!result || !result.ticket) {
+    throw Object.assign(new Error('Your tap is recorded; ' + (result.required - result.approvals) + ' more maintainer(s) must approve.'), { code: 'pending' });
+  }
+  return result.ticket;
+};
+
+// A write through the gate: when the registry asks for a security-key approval, show what is
+// approved, tap, and repeat the request with the ticket.
+tg.gated = async function (method, path, body, bearer, onChange) {
+  try {
+    return await tg.api(method, path, body, bearer);
+  } catch (e) {
+    if (e.code !== 'otp_required' || !e.body || !e.body.approval) throw e;
+    const ticket = await tg.approve(e.body.approval, onChange);
+    return tg.api(method, path, body, bearer, { 'npm-otp': ticket });
+  }
+};
+
+// Runs a registration ceremony with `bearer` (invite or token) and stores the key. With a token,
+// one of the account's existing keys approves the new one with a tap.
+tg.enrollKey = async function (bearer, name, onChange) {
   const begin = await tg.api('POST', '/api/v1/keys/registrations', {}, bearer);
   const cred = await navigator.credentials.create({ publicKey: tg.creationOptions(begin.publicKey) });
-  const key = await tg.api('POST', '/api/v1/keys/registrations/' + encodeURIComponent(begin.ceremony),
-    { name, credential: tg.registrationJSON(cred) }, bearer);
+  const key = await tg.gated('POST', '/api/v1/keys/registrations/' + encodeURIComponent(begin.ceremony),
+    { name, credential: tg.registrationJSON(cred) }, bearer, onChange);
   return { key, user: begin.publicKey.user.name };
 };
 

@@ -1,0 +1,156 @@
+//! Writes through the registry's gate, with the client trusting nothing the registry says.
+//!
+//! When a write needs a tap the registry answers `401 otp_required` with the approval: the
+//! intent, its nonce and the WebAuthn options. Before the key is touched, [`check`] recomputes
+//! the challenge from the intent and nonce and compares it with the one the key would sign, and
+//! compares the intent with the change the user asked for. A registry (or anyone between) that
+//! asks the key to sign anything else gets nothing signed.
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+use tapgate_shared::api::{ApprovalInfo, ApprovalTicket, FinishApproval};
+use tapgate_shared::gate_intent::{Change, GateIntent};
+
+use crate::api::{Client, server_error};
+use crate::ceremony;
+use crate::cli::Global;
+
+/// The change the user asked for, as the key must see it.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub subject: String,
+    pub change: Change,
+}
+
+impl Expected {
+    pub fn new(subject: &str, change: Change) -> Self {
+        Self { subject: subject.to_string(), change }
+    }
+
+    /// Whether `intent` is this change. Where the registry fills in state the client cannot know
+    /// (where a tag pointed before, which tarball a version has), only what the user chose is
+    /// compared; the registry's part is shown before the tap.
+    pub fn matches(&self, intent: &GateIntent) -> bool {
+        if intent.subject != self.subject {
+            return false;
+        }
+        match (&self.change, &intent.change) {
+            (Change::DistTagSet { tag, version, .. }, Change::DistTagSet { tag: t, version: v, .. }) => {
+                tag == t && version == v
+            }
+            (Change::DistTagRemove { tag, .. }, Change::DistTagRemove { tag: t, .. }) => tag == t,
+            (Change::Unpublish { version, .. }, Change::Unpublish { version: v, .. }) => version == v,
+            (Change::UnpublishPackage { .. }, Change::UnpublishPackage { .. }) => true,
+            (Change::KeyRemove { key_id, .. }, Change::KeyRemove { key_id: k, .. }) => key_id == k,
+            (want, got) => want == got,
+        }
+    }
+}
+
+/// Refuses an approval whose challenge is not the one its intent and nonce commit to, or whose
+/// intent is not the expected change. Returns the intent to show.
+pub fn check(info: &ApprovalInfo, expected: Option<&Expected>) -> Result<GateIntent> {
+    let intent = info
+        .intent
+        .clone()
+        .context("the registry sent an approval without the intent it stands for; nothing was signed")?;
+    let nonce: [u8; 32] = info
+        .nonce
+        .as_deref()
+        .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
+        .and_then(|n| n.try_into().ok())
+        .context("the registry sent an approval without a valid nonce; nothing was signed")?;
+    let options = info.public_key.as_ref().context("the approval is not pending any more")?;
+    let challenge: &[u8] = options.challenge.as_ref();
+    if challenge != intent.challenge(&nonce).as_slice() {
+        bail!(
+            "the registry asked your key to sign something other than the change it showed ({}); \
+             nothing was signed. Do not trust this registry or the network to it.",
+            intent.describe()
+        );
+    }
+    if let Some(expected) = expected
+        && !expected.matches(&intent)
+    {
+        bail!(
+            "the registry asked your key to approve \"{}\", not what you asked for (\"{}\"); nothing was signed",
+            intent.describe(),
+            GateIntent {
+                subject: expected.subject.clone(),
+                requested_by: intent.requested_by.clone(),
+                change: expected.change.clone()
+            }
+            .describe()
+        );
+    }
+    Ok(intent)
+}
+
+/// Shows the change, taps the key, and returns the ticket.
+pub async fn tap(g: &Global, info: &ApprovalInfo, expected: Option<&Expected>) -> Result<ApprovalTicket> {
+    let intent = check(info, expected)?;
+    let origin = ceremony::origin_of(&g.server)?;
+    eprintln!("Approve on {}: {}", origin, intent.describe());
+    eprintln!("  requested by {}", intent.requested_by);
+    let options = info.public_key.as_ref().context("the approval is not pending any more")?;
+    let credential = ceremony::assert(&g.authenticator, options, &origin).await?;
+    let client = Client::new(&g.server, None)?;
+    let resp = client
+        .execute(
+            client
+                .request(reqwest::Method::POST, &format!("/api/v1/approvals/{}", info.id))
+                .json(&FinishApproval { credential }),
+        )
+        .await?;
+    if resp.status() == StatusCode::ACCEPTED {
+        let pending: Pending = resp.json().await?;
+        bail!(
+            "your approval is recorded; {} more maintainer(s) must approve at {} before this change is made",
+            pending.required.saturating_sub(pending.approvals),
+            info.url
+        );
+    }
+    resp.json().await.map_err(|e| anyhow!("the registry sent an unexpected answer: {e}"))
+}
+
+#[derive(Debug, Deserialize)]
+struct Pending {
+    approvals: u32,
+    required: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct OtpRequired {
+    approval: Option<ApprovalInfo>,
+}
+
+/// Sends the request `build(otp)` makes; when the registry wants a tap, checks the approval
+/// against `expected`, taps, and sends it again with the ticket.
+pub async fn send(
+    g: &Global,
+    client: &Client,
+    expected: Option<&Expected>,
+    build: impl Fn(Option<&str>) -> RequestBuilder,
+) -> Result<Response> {
+    let resp =
+        build(None).send().await.map_err(|e| anyhow!("cannot reach the registry at {}: {e}", client.base))?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    if resp.status() != StatusCode::UNAUTHORIZED {
+        return Err(server_error(resp).await.into());
+    }
+    let text = resp.text().await.unwrap_or_default();
+    let approval = serde_json::from_str::<OtpRequired>(&text).ok().and_then(|o| o.approval);
+    let Some(approval) = approval else {
+        let err = serde_json::from_str::<tapgate_shared::ErrorEnvelope>(&text)
+            .map(|e| e.error.message)
+            .unwrap_or_else(|_| format!("the registry refused the request: {text}"));
+        bail!("{err}");
+    };
+    let ticket = tap(g, &approval, expected).await?;
+    client.execute(build(Some(&ticket.ticket))).await
+}

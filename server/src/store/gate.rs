@@ -1,0 +1,149 @@
+//! What every gated write re-checks inside the transaction that commits it: the package's policy
+//! is still the one the gate evaluated, the actor is still allowed, and the evidence (a tap's
+//! ticket) is consumed exactly once, bound to the digest of this exact intent.
+//!
+//! Write transactions start with [`BeginWrite::BEGIN_WRITE`] (SQLite: `BEGIN IMMEDIATE`, so
+//! concurrent writers queue instead of failing on a stale snapshot) and lock the package (or
+//! account) row first on PostgreSQL, so checks such as "a package keeps one maintainer" cannot
+//! be raced.
+
+use sqlx::{PgPool, SqlitePool};
+
+use super::StoreError;
+use crate::clock::UnixSeconds;
+
+/// Per-backend statements for write transactions.
+pub(crate) trait BeginWrite {
+    const BEGIN_WRITE: &'static str;
+    const LOCK_PACKAGE: &'static str;
+    const LOCK_USER: &'static str;
+}
+
+impl BeginWrite for SqlitePool {
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const LOCK_PACKAGE: &'static str = "SELECT name FROM packages WHERE name = $1";
+    const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = $1";
+}
+
+impl BeginWrite for PgPool {
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    const LOCK_PACKAGE: &'static str = "SELECT name FROM packages WHERE name = $1 FOR UPDATE";
+    const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = $1 FOR UPDATE";
+}
+
+pub(crate) fn begin_write<P: BeginWrite>(_: &P) -> &'static str {
+    P::BEGIN_WRITE
+}
+
+pub(crate) fn lock_package<P: BeginWrite>(_: &P) -> &'static str {
+    P::LOCK_PACKAGE
+}
+
+pub(crate) fn lock_user<P: BeginWrite>(_: &P) -> &'static str {
+    P::LOCK_USER
+}
+
+/// The tap a commit consumes: the approval and the digest of the intent it approved.
+#[derive(Debug, Clone, Copy)]
+pub struct Tap<'a> {
+    pub approval_id: &'a str,
+    pub intent_digest: &'a str,
+}
+
+/// The package-level conditions of a gated write.
+#[derive(Debug, Clone, Copy)]
+pub struct PackageGuard<'a> {
+    pub package: &'a str,
+    /// The policy JSON the gate evaluated (for a package not yet stored: the default policy).
+    pub policy: &'a str,
+    /// The actor must (still) be a maintainer.
+    pub must_maintain: bool,
+}
+
+/// Everything a gated write re-checks inside its transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard<'a> {
+    pub actor: &'a str,
+    pub package: Option<PackageGuard<'a>>,
+    pub tap: Option<Tap<'a>>,
+    pub now: UnixSeconds,
+}
+
+/// Why a gated write did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("the package policy changed while the change waited")]
+    PolicyChanged,
+    #[error("the actor is not a maintainer")]
+    NotMaintainer,
+    #[error("the approval was already used, expired, or approves another change")]
+    EvidenceSpent,
+    #[error("version exists")]
+    VersionExists,
+    /// The change no longer applies (e.g. the tag moved, the version is gone); the sentence says
+    /// what happened.
+    #[error("{0}")]
+    Stale(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CommitError {
+    fn from(e: sqlx::Error) -> Self {
+        CommitError::Store(e.into())
+    }
+}
+
+/// Runs a guard's checks inside `$tx` (a transaction on `$pool`); returns early with a
+/// [`CommitError`] when one fails. The package row is locked first on PostgreSQL.
+macro_rules! enforce_guard {
+    ($pool:expr, $tx:expr, $guard:expr) => {{
+        let guard: &$crate::store::gate::Guard<'_> = $guard;
+        if let Some(pkg) = guard.package {
+            let stored: Option<(String,)> = sqlx::query_as(
+                "SELECT policy FROM packages WHERE name = $1",
+            )
+            .bind(pkg.package)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let _ = sqlx::query($crate::store::gate::lock_package($pool))
+                .bind(pkg.package)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            if let Some((policy,)) = &stored
+                && policy != pkg.policy
+            {
+                return Err($crate::store::gate::CommitError::PolicyChanged);
+            }
+            if pkg.must_maintain {
+                let found: Option<(String,)> = sqlx::query_as(
+                    "SELECT user_id FROM package_maintainers WHERE package = $1 AND user_id = $2",
+                )
+                .bind(pkg.package)
+                .bind(guard.actor)
+                .fetch_optional(&mut *$tx)
+                .await?;
+                if found.is_none() {
+                    return Err($crate::store::gate::CommitError::NotMaintainer);
+                }
+            }
+        }
+        if let Some(tap) = guard.tap {
+            let used = sqlx::query(
+                "UPDATE approvals SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND approved_at IS NOT NULL \
+                 AND ticket_expires_at > $1 AND requested_by = $3 AND intent_digest = $4",
+            )
+            .bind(guard.now)
+            .bind(tap.approval_id)
+            .bind(guard.actor)
+            .bind(tap.intent_digest)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if used != 1 {
+                return Err($crate::store::gate::CommitError::EvidenceSpent);
+            }
+        }
+    }};
+}
+pub(crate) use enforce_guard;
