@@ -131,31 +131,54 @@ pub async fn verify_assertion(
             let new_counter = result.counter();
             updated.counter = new_counter;
             let json = serde_json::to_string(&updated).map_err(|e| AssertionError::Corrupt(e.to_string()))?;
+            // webauthn-rs compared the counter with the ceremony's snapshot of the key; a cloned
+            // key answering an older ceremony can pass that and still be behind the live
+            // counter. Compare with the live one.
+            if i64::from(new_counter) <= key.counter && !(new_counter == 0 && key.counter == 0) {
+                return Err(counter_regression(state, &key, package, now).await?);
+            }
             match state.store.record_key_use(&key.id, key.counter, i64::from(new_counter), &json, now).await?
             {
                 CounterUpdate::Updated => {}
-                CounterUpdate::Lost => return Err(AssertionError::Busy),
+                CounterUpdate::Lost => {
+                    // Moved meanwhile: if it moved past this assertion's counter, this one is the
+                    // older of two uses of one counter, which a genuine key never produces.
+                    let live = state.store.key_by_id(&key.id).await?;
+                    if let Some(live) = live.filter(|k| i64::from(new_counter) <= k.counter) {
+                        return Err(counter_regression(state, &live, package, now).await?);
+                    }
+                    return Err(AssertionError::Busy);
+                }
             }
             Ok(VerifiedAssertion { key, user_verified: result.user_verified(), counter: new_counter })
         }
         Err(CeremonyFailure::CounterRegression) => {
             if let Some(key) = state.store.key_by_credential_id(&credential.raw_id).await? {
-                let reason = "its signature counter went backwards (possible cloned key)";
-                state.store.suspend_key(&key.id, reason, now).await?;
-                let detail = format!(
-                    "key {} ({}) of user {} presented a signature counter at or below the stored {}; key suspended",
-                    key.id, key.name, key.user_id, key.counter
-                );
-                state
-                    .store
-                    .record_event(now, "counter_regression", Some(&key.user_id), package, &detail)
-                    .await?;
-                tracing::warn!(key_id = %key.id, user_id = %key.user_id, "security key counter regression; key suspended");
+                return Err(counter_regression(state, &key, package, now).await?);
             }
             Err(AssertionError::Failed(CeremonyFailure::CounterRegression))
         }
         Err(failure) => Err(AssertionError::Failed(failure)),
     }
+}
+
+/// Suspends a key whose counter went backwards and records the security event; returns the
+/// refusal to answer.
+async fn counter_regression(
+    state: &AppState,
+    key: &SecurityKey,
+    package: Option<&str>,
+    now: i64,
+) -> Result<AssertionError, AssertionError> {
+    let reason = "its signature counter went backwards (possible cloned key)";
+    state.store.suspend_key(&key.id, reason, now).await?;
+    let detail = format!(
+        "key {} ({}) of user {} presented a signature counter at or below the stored {}; key suspended",
+        key.id, key.name, key.user_id, key.counter
+    );
+    state.store.record_event(now, "counter_regression", Some(&key.user_id), package, &detail).await?;
+    tracing::warn!(key_id = %key.id, user_id = %key.user_id, "security key counter regression; key suspended");
+    Ok(AssertionError::Failed(CeremonyFailure::CounterRegression))
 }
 
 /// The challenge a stored authentication state expects (used by approval records).

@@ -153,4 +153,24 @@ async fn counter_regression_suspends_the_key_and_is_recorded(backend: Backend) {
     // Even the genuine key (counter ahead) is refused now: the user must enroll again.
     let begin = begin_login(&app, "alice").await;
     assert!(begin.public_key.allow_credentials.iter().all(|c| c.id != keys[0].credential_id));
+
+    // A clone answering a ceremony begun before the genuine key's latest use: its counter is
+    // above that ceremony's snapshot but not above the live counter. That is a regression too.
+    let invite = invited(&app, "bob").await;
+    let key = SoftKey::new();
+    enroll(&app, &invite, &key, "k").await;
+    let older = begin_login(&app, "bob").await;
+    let clone = std::fs::read(&key.path).unwrap();
+    login(&app, "bob", &key).await;
+    std::fs::write(&key.path, &clone).unwrap();
+    let cred = assertion(&app, &key, &older).await;
+    let resp = finish_login(&app, &older.ceremony, &cred).await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "counter_regression").await;
+    let bob = app.store().user_by_name("bob").await.unwrap().unwrap();
+    assert!(app.store().keys_of_user(&bob.id).await.unwrap()[0].suspended_at.is_some());
+    let events = app.store().recent_events(10).await.unwrap();
+    assert_eq!(
+        (events[0].kind.as_str(), events[0].user_id.as_deref()),
+        ("counter_regression", Some(bob.id.as_str()))
+    );
 }

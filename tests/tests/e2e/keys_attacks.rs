@@ -47,7 +47,7 @@ async fn replayed_and_reused_ceremonies_are_refused(backend: Backend) {
     let fresh = begin_login(&app, "alice").await;
     let resp = finish_login(&app, &fresh.ceremony, &cred).await;
     let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
-    assert!(msg.contains("different challenge"), "{msg}");
+    assert!(msg.contains("answer was not accepted"), "{msg}");
 
     // An expired ceremony (5 minutes).
     let begin = begin_login(&app, "alice").await;
@@ -105,7 +105,7 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
     let cred = tapgate::ceremony::assert(&bob_key.choice, &options, &app.origin).await.unwrap();
     let resp = finish_login(&app, &begin.ceremony, &cred).await;
     let wrong_key_msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
-    assert!(wrong_key_msg.contains("not enrolled for this account"), "{wrong_key_msg}");
+    assert!(wrong_key_msg.contains("use a key enrolled for this account"), "{wrong_key_msg}");
 
     // Bob finishing an enrollment alice began (with her invite replaced by his token).
     let alice_token = login(&app, "alice", &alice_key).await;
@@ -120,7 +120,7 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
     let cred = tapgate::ceremony::assert(&alice_key.choice, &begin.public_key, &evil).await.unwrap();
     let resp = finish_login(&app, &begin.ceremony, &cred).await;
     let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
-    assert!(msg.contains("different website"), "{msg}");
+    assert_eq!(msg, wrong_key_msg, "sign-in failures all read alike");
     let resp = begin_registration(&app, &alice_token).await;
     let begin: tapgate_shared::api::RegistrationChallenge = resp.json().await.unwrap();
     let cred = tapgate::ceremony::register(&SoftKey::new().choice, &begin.public_key, &evil).await.unwrap();
@@ -157,9 +157,37 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
         let mut keys: Vec<String> = v["publicKey"].as_object().unwrap().keys().cloned().collect();
         keys.sort();
         let allow = v["publicKey"]["allowCredentials"].as_array().unwrap();
-        (keys, allow.len(), allow[0].as_object().unwrap().keys().cloned().collect::<Vec<_>>())
+        (keys, allow[0].as_object().unwrap().keys().cloned().collect::<Vec<_>>())
     };
     assert_eq!(shape(&known), shape(&first));
+    // The decoy looks like an account's keys: one or two ids of lengths real keys use.
+    let decoy_ids = first["publicKey"]["allowCredentials"].as_array().unwrap();
+    assert!((1..=2).contains(&decoy_ids.len()));
+    for id in decoy_ids {
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            id["id"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert!([16, 32, 48, 64].contains(&bytes.len()), "{}", bytes.len());
+    }
+    let mut lengths = std::collections::BTreeSet::new();
+    for i in 0..24 {
+        let v: Value = app
+            .http
+            .post(app.url("/api/v1/sessions"))
+            .json(&json!({"username": format!("ghost{i}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for id in v["publicKey"]["allowCredentials"].as_array().unwrap() {
+            lengths.insert(id["id"].as_str().unwrap().len());
+        }
+    }
+    assert!(lengths.len() > 1, "decoys vary across accounts like real keys do: {lengths:?}");
     assert_eq!(
         first["publicKey"]["allowCredentials"], second["publicKey"]["allowCredentials"],
         "stable decoy"
@@ -178,6 +206,37 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
     let resp = finish_login(&app, &decoy.ceremony, &cred).await;
     let unknown_msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
     assert_eq!(unknown_msg, wrong_key_msg);
+
+    // A malformed answer naming the offered credential: the same refusal for a real account
+    // and an unknown one.
+    for username in ["alice", "nobody"] {
+        let begin = begin_login(&app, username).await;
+        let mut cred = tapgate::ceremony::assert(
+            &alice_key.choice,
+            &options_for(&app, &begin, "alice").await,
+            &app.origin,
+        )
+        .await
+        .unwrap();
+        cred.raw_id = begin.public_key.allow_credentials[0].id.clone();
+        cred.response.authenticator_data = vec![1, 2, 3];
+        let resp = finish_login(&app, &begin.ceremony, &cred).await;
+        let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+        assert_eq!(msg, wrong_key_msg, "{username}");
+    }
+}
+
+/// `begin`'s options with alice's credential offered, so her soft key answers them.
+async fn options_for(
+    app: &TestApp,
+    begin: &tapgate_shared::api::AuthenticationChallenge,
+    user: &str,
+) -> webauthn_rs_proto::PublicKeyCredentialRequestOptions {
+    let id = app.store().user_by_name(user).await.unwrap().unwrap().id;
+    let mut options = begin.public_key.clone();
+    options.allow_credentials.truncate(1);
+    options.allow_credentials[0].id = app.store().keys_of_user(&id).await.unwrap()[0].credential_id.clone();
+    options
 }
 
 #[tokio::test]

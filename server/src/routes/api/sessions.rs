@@ -16,11 +16,12 @@ use tapgate_shared::ErrorCode;
 use tapgate_shared::api::{AuthenticationChallenge, BeginLogin, FinishLogin, LoginResult, Scope};
 use webauthn_rs_proto::AllowCredentials;
 
-use crate::ceremonies;
+use crate::ceremonies::{self, AssertionError};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::state::AppState;
 use crate::store::tokens::TokenSource;
+use crate::webauthn::CeremonyFailure;
 use crate::webauthn::StoredState;
 
 const KIND: &str = "login";
@@ -38,17 +39,53 @@ struct Context {
     token_name: Option<String>,
 }
 
-async fn decoy_credential_id(state: &AppState, username: &str) -> ApiResult<Vec<u8>> {
+/// Credential id lengths real authenticators use (platform and roaming keys, resident or not).
+const DECOY_ID_LENGTHS: [usize; 4] = [16, 32, 48, 64];
+
+/// A stable decoy for `username`: one or two credential ids of plausible lengths, derived from a
+/// server secret, so that asking twice gives the same answer and the shape looks like an
+/// account's.
+async fn decoy_credential_ids(state: &AppState, username: &str) -> ApiResult<Vec<Vec<u8>>> {
     let secret = state.store.server_secret("login-decoy").await?;
-    let mut id = Vec::with_capacity(64);
-    for half in [b"decoy-credential-1", b"decoy-credential-2"] {
+    let derive = |label: &[u8]| -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(&secret);
-        h.update(half);
+        h.update(label);
         h.update(username.as_bytes());
-        id.extend_from_slice(&h.finalize());
-    }
-    Ok(id)
+        h.finalize().into()
+    };
+    let shape = derive(b"decoy-shape");
+    let count = 1 + usize::from(shape[0] % 2);
+    let ids = (0..count)
+        .map(|i| {
+            let len = DECOY_ID_LENGTHS[usize::from(shape[1 + i]) % DECOY_ID_LENGTHS.len()];
+            let mut id = Vec::with_capacity(len);
+            for half in 0u8..2 {
+                id.extend_from_slice(&derive(&[
+                    b'd',
+                    b'e',
+                    b'c',
+                    b'o',
+                    b'y',
+                    u8::try_from(i).unwrap_or(0),
+                    half,
+                ]));
+            }
+            id.truncate(len);
+            id
+        })
+        .collect();
+    Ok(ids)
+}
+
+/// Every sign-in failure but a cloned key's answers the same, for real and unknown accounts
+/// alike: which failure it was would tell a prober whether the account exists.
+fn sign_in_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::WebauthnFailed,
+        "your security key's answer was not accepted: use a key enrolled for this account, on this site, and touch it when it blinks",
+    )
 }
 
 async fn begin(
@@ -79,11 +116,11 @@ async fn begin(
     let (mut options, auth_state) =
         state.rp.begin_authentication(credentials, None).map_err(|f| ApiError::internal(f.message()))?;
     if real_user.is_none() {
-        options.allow_credentials = vec![AllowCredentials {
-            type_: "public-key".into(),
-            id: decoy_credential_id(&state, &username).await?,
-            transports: None,
-        }];
+        options.allow_credentials = decoy_credential_ids(&state, &username)
+            .await?
+            .into_iter()
+            .map(|id| AllowCredentials { type_: "public-key".into(), id, transports: None })
+            .collect();
     }
     // Transport hints would tell real credentials from decoys; keys work without them.
     for allowed in &mut options.allow_credentials {
@@ -104,14 +141,21 @@ async fn finish(
 ) -> ApiResult<(StatusCode, Json<LoginResult>)> {
     let ceremony = ceremonies::take(&state, &ceremony_id, KIND).await?;
     let context: Context = ceremonies::decode(&ceremony.context)?;
-    let verified = ceremonies::verify_assertion(
+    let verified = match ceremonies::verify_assertion(
         &state,
         &ceremony.state,
         ceremony.user_id.as_deref(),
         &body.credential,
         None,
     )
-    .await?;
+    .await
+    {
+        Ok(verified) => verified,
+        Err(AssertionError::Failed(failure)) if !matches!(failure, CeremonyFailure::CounterRegression) => {
+            return Err(sign_in_refused());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let user = state
         .store
         .user_by_id(&verified.key.user_id)
