@@ -13,6 +13,7 @@ mod browser;
 mod cli_client;
 mod cli_keys;
 mod cli_publish;
+mod client_distrust;
 mod crash;
 mod gate_attacks;
 mod gate_support;
