@@ -23,11 +23,13 @@ use crate::cli::Global;
 pub struct Expected {
     pub subject: String,
     pub change: Change,
+    /// Who asked (the signed-in user), when known.
+    pub requested_by: Option<String>,
 }
 
 impl Expected {
     pub fn new(subject: &str, change: Change) -> Self {
-        Self { subject: subject.to_string(), change }
+        Self { subject: subject.to_string(), change, requested_by: None }
     }
 
     /// Whether `intent` is this change. Where the registry fills in state the client cannot know
@@ -35,6 +37,9 @@ impl Expected {
     /// compared; the registry's part is shown before the tap.
     pub fn matches(&self, intent: &GateIntent) -> bool {
         if intent.subject != self.subject {
+            return false;
+        }
+        if self.requested_by.as_ref().is_some_and(|me| *me != intent.requested_by) {
             return false;
         }
         match (&self.change, &intent.change) {
@@ -63,6 +68,11 @@ pub fn check(info: &ApprovalInfo, expected: Option<&Expected>) -> Result<GateInt
         .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
         .and_then(|n| n.try_into().ok())
         .context("the registry sent an approval without a valid nonce; nothing was signed")?;
+    // What is shown must be what it says: no terminal control sequences that could redraw the
+    // screen around the description.
+    if has_control_characters(&serde_json::to_value(&intent).unwrap_or_default()) {
+        bail!("the registry sent an intent containing control characters; nothing was signed");
+    }
     let options = info.public_key.as_ref().context("the approval is not pending any more")?;
     let challenge: &[u8] = options.challenge.as_ref();
     if challenge != intent.challenge(&nonce).as_slice() {
@@ -87,6 +97,17 @@ pub fn check(info: &ApprovalInfo, expected: Option<&Expected>) -> Result<GateInt
         );
     }
     Ok(intent)
+}
+
+fn has_control_characters(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.chars().any(char::is_control),
+        serde_json::Value::Array(items) => items.iter().any(has_control_characters),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(k, v)| k.chars().any(char::is_control) || has_control_characters(v))
+        }
+        _ => false,
+    }
 }
 
 /// Shows the change, taps the key, and returns the ticket.
@@ -151,6 +172,57 @@ pub async fn send(
             .unwrap_or_else(|_| format!("the registry refused the request: {text}"));
         bail!("{err}");
     };
-    let ticket = tap(g, &approval, expected).await?;
+    let mut expected = expected.cloned();
+    if let Some(expected) = expected.as_mut()
+        && expected.requested_by.is_none()
+    {
+        expected.requested_by = crate::credentials::saved_username(&g.server).ok().flatten();
+    }
+    let ticket = tap(g, &approval, expected.as_ref()).await?;
     client.execute(build(Some(&ticket.ticket))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(shown: &GateIntent, signed: &GateIntent) -> ApprovalInfo {
+        let nonce = [5u8; 32];
+        serde_json::from_value(serde_json::json!({
+            "id": "apr_x", "url": "http://localhost/approve/apr_x", "package": shown.subject,
+            "version": "", "integrity": "", "requested_by": shown.requested_by, "status": "pending",
+            "expires_at": "2030-01-01T00:00:00Z", "intent": shown,
+            "nonce": URL_SAFE_NO_PAD.encode(nonce),
+            "publicKey": {
+                "challenge": URL_SAFE_NO_PAD.encode(signed.challenge(&nonce)), "rpId": "localhost",
+                "allowCredentials": [], "userVerification": "preferred",
+            },
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn key_add(attestation: &str, requested_by: &str) -> GateIntent {
+        GateIntent {
+            subject: "alice".into(),
+            requested_by: requested_by.into(),
+            change: Change::KeyAdd { name: "desk".into(), credential_id: "c".into(), attestation_sha256: attestation.into() },
+        }
+    }
+
+    #[test]
+    fn what_is_signed_must_be_what_is_shown_and_what_was_asked() {
+        let mine = key_add("aa", "alice");
+        let theirs = key_add("bb", "alice");
+        let expected = Expected { requested_by: Some("alice".into()), ..Expected::new("alice", mine.change.clone()) };
+        assert!(check(&info(&mine, &mine), Some(&expected)).is_ok());
+        let err = check(&info(&mine, &theirs), Some(&expected)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("something other than the change it showed"), "{err}");
+        let err = check(&info(&theirs, &theirs), Some(&expected)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("not what you asked for"), "another key under the same name and id: {err}");
+        let someone_else = key_add("aa", "mallory");
+        assert!(check(&info(&someone_else, &someone_else), Some(&expected)).is_err(), "requested by someone else");
+        let sneaky = GateIntent { subject: "alice\u{1b}[2K".into(), ..mine.clone() };
+        let err = check(&info(&sneaky, &sneaky), None).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("control characters"), "{err}");
+    }
 }

@@ -79,6 +79,10 @@ impl From<StoreError> for ApiError {
                 )
             }
             StoreError::Conflict(what) => Self::conflict(ErrorCode::Conflict, what),
+            StoreError::InvalidText(_) => Self::bad_request(
+                ErrorCode::BadRequest,
+                "the request holds characters that cannot be stored (NUL or other control characters): remove them",
+            ),
             other => Self::internal(other),
         }
     }
@@ -154,6 +158,8 @@ impl From<GateError> for ApiError {
             GateError::Conflict(m) => Self::conflict(ErrorCode::Conflict, m),
             GateError::VersionExists(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::VersionExists, m),
             GateError::KeyAlreadyEnrolled(m) => Self::conflict(ErrorCode::KeyAlreadyEnrolled, m),
+            GateError::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, m),
+            GateError::Invalid(m) => Self::bad_request(ErrorCode::BadRequest, m),
             GateError::InvalidInvite(m) => Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidInvite, m),
             GateError::Key(k) => k.into(),
             GateError::Store(s) => s.into(),

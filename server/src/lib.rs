@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json_bytes))
         .layer(axum::middleware::from_fn(npm_errors::for_npm))
+        .layer(axum::middleware::from_fn(refuse_control_characters))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             error::ApiError::internal("a request handler panicked").into_response()
         }))
@@ -77,6 +78,35 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Refuses paths that carry control characters (`%00`, `%0a`, …): no name or id has them, and
+/// some databases refuse them as text.
+async fn refuse_control_characters(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if has_encoded_control(request.uri().path()) {
+        return error::ApiError::bad_request(
+            tapgate_shared::ErrorCode::BadRequest,
+            "the URL path holds control characters: no package, user or id has them",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn has_encoded_control(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b.is_ascii_control()
+            || (b == b'%'
+                && bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .is_some_and(|v| v < 0x20 || v == 0x7f))
+    })
+}
+
 /// The request path for logs, with secrets in it (done-URL secrets, `tg_…`) blanked.
 pub fn redact_path(path: &str) -> String {
     path.split('/')
@@ -100,6 +130,15 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn encoded_control_characters_are_found() {
+        assert!(super::has_encoded_control("/a%00b"));
+        assert!(super::has_encoded_control("/a%0Ab"));
+        assert!(super::has_encoded_control("/a%7fb"));
+        assert!(!super::has_encoded_control("/@scope%2fname"));
+        assert!(!super::has_encoded_control("/left-pad/-/left-pad-1.0.0.tgz"));
+    }
+
     #[test]
     fn secrets_in_paths_are_redacted() {
         assert_eq!(super::redact_path("/-/v1/login/done/tg_ses_abcdef"), "/-/v1/login/done/tg_[redacted]");

@@ -77,7 +77,49 @@ pub fn validate_version(version: &str) -> Result<(), String> {
     if pre.is_some_and(|p| !ident_ok(p)) || build.is_some_and(|b| !ident_ok(b)) {
         return fail();
     }
+    // npm's semver ignores build metadata: 1.0.0+x is 1.0.0 to installers, so it would reuse a
+    // version number (and could shadow an unpublished one).
+    if build.is_some() {
+        return Err(format!(
+            "invalid version {version:?}: build metadata (+…) is ignored by npm, so {main} would be published twice; drop it"
+        ));
+    }
     Ok(())
+}
+
+/// Orders two valid versions as semantic versioning does (a prerelease sorts before its
+/// release; prerelease identifiers compare numerically when both are numbers).
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    fn split(v: &str) -> (Vec<u64>, Option<&str>) {
+        let main = v.split('+').next().unwrap_or(v);
+        let (core, pre) = match main.split_once('-') {
+            Some((c, p)) => (c, Some(p)),
+            None => (main, None),
+        };
+        (core.split('.').map(|n| n.parse().unwrap_or(0)).collect(), pre)
+    }
+    let ((ca, pa), (cb, pb)) = (split(a), split(b));
+    ca.cmp(&cb).then_with(|| match (pa, pb) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => {
+            let (xs, ys): (Vec<&str>, Vec<&str>) = (x.split('.').collect(), y.split('.').collect());
+            for (i, j) in xs.iter().zip(&ys) {
+                let ord = match (i.parse::<u64>(), j.parse::<u64>()) {
+                    (Ok(m), Ok(n)) => m.cmp(&n),
+                    (Ok(_), Err(_)) => Ordering::Less,
+                    (Err(_), Ok(_)) => Ordering::Greater,
+                    (Err(_), Err(_)) => i.cmp(j),
+                };
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            xs.len().cmp(&ys.len())
+        }
+    })
 }
 
 /// Checks a dist-tag: not empty, not a version, URL-safe.
@@ -111,15 +153,22 @@ mod tests {
 
     #[test]
     fn versions_and_tags() {
-        for ok in ["1.0.0", "0.0.1-beta.1", "10.20.30+build.5", "1.0.0-rc-1"] {
+        for ok in ["1.0.0", "0.0.1-beta.1", "10.20.30", "1.0.0-rc-1"] {
             assert!(validate_version(ok).is_ok(), "{ok}");
         }
-        for bad in ["1.0", "01.0.0", "1.0.0-", "v1.0.0", "1.0.0-be ta", ""] {
+        for bad in ["1.0", "01.0.0", "1.0.0-", "v1.0.0", "1.0.0-be ta", "", "1.0.0+build.5"] {
             assert!(validate_version(bad).is_err(), "{bad}");
         }
         assert!(validate_tag("latest").is_ok());
         assert!(validate_tag("1.0.0").is_err());
         assert!(validate_tag("").is_err());
+    }
+
+    #[test]
+    fn versions_order_as_semver() {
+        let mut v = vec!["1.0.0", "1.0.0-beta.2", "1.0.0-beta.10", "0.9.9", "1.0.0-alpha", "1.10.0", "1.2.0"];
+        v.sort_by(|a, b| compare_versions(a, b));
+        assert_eq!(v, ["0.9.9", "1.0.0-alpha", "1.0.0-beta.2", "1.0.0-beta.10", "1.0.0", "1.2.0", "1.10.0"]);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use axum::response::Response;
 use serde_json::Value;
 
 const NOTICE: HeaderName = HeaderName::from_static("npm-notice");
-/// Error bodies are small; anything larger is passed through untouched.
-const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Error bodies are small (an approval of a deprecation across many versions is the largest).
+const MAX_ERROR_BODY: usize = 1024 * 1024;
 
 pub async fn for_npm(request: Request, next: Next) -> Response {
     let from_npm = request.headers().contains_key("npm-command");

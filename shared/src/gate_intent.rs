@@ -53,8 +53,10 @@ pub enum Change {
     MaintainerRemove { user: String },
     /// Replace the package policy `old` (canonical JSON) with `new`.
     PolicySet { old: String, new: String },
-    /// Enroll another security key (base64url credential id) on the account (the subject).
-    KeyAdd { name: String, credential_id: String },
+    /// Enroll another security key on the account (the subject): its base64url credential id,
+    /// and the hex SHA-256 of the attestation object that carries its public key, as the new key
+    /// produced it.
+    KeyAdd { name: String, credential_id: String, attestation_sha256: String },
     /// Remove a security key from the account (the subject).
     KeyRemove { key_id: String, name: String, credential_id: String },
 }
@@ -160,9 +162,10 @@ impl GateIntent {
                 c.str(old);
                 c.str(new);
             }
-            Change::KeyAdd { name, credential_id } => {
+            Change::KeyAdd { name, credential_id, attestation_sha256 } => {
                 c.str(name);
                 c.str(credential_id);
+                c.str(attestation_sha256);
             }
             Change::KeyRemove { key_id, name, credential_id } => {
                 c.str(key_id);
@@ -236,7 +239,7 @@ impl GateIntent {
             Change::MaintainerAdd { user } => format!("Make {user} a maintainer of {s}"),
             Change::MaintainerRemove { user } => format!("Remove {user} from the maintainers of {s}"),
             Change::PolicySet { old, new } => format!("Change the policy of {s} from {old} to {new}"),
-            Change::KeyAdd { name, credential_id } => {
+            Change::KeyAdd { name, credential_id, .. } => {
                 format!(
                     "Enroll a new security key \"{name}\" (credential {credential_id}) on the account {s}"
                 )

@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
+use sha2::{Digest, Sha256};
 use tapgate_shared::api::{FinishRegistration, KeyInfo, KeyList, RegistrationChallenge, RenameKey};
 use tapgate_shared::gate_intent::Change;
 
@@ -64,11 +65,17 @@ async fn add(
     eprintln!("Enrolling a key for {user} on {}. Touch the NEW key now.", client.base);
     let credential = ceremony::register(&g.authenticator, &begin.public_key, &origin).await?;
     let credential_id = URL_SAFE_NO_PAD.encode(&credential.raw_id);
+    // The tap that approves this key must name this key's own attestation (its public key), as
+    // produced here: a registry cannot substitute another key under the same name and id.
+    let attestation_sha256 = hex::encode(Sha256::digest(&credential.response.attestation_object));
     let body = FinishRegistration { name: name.to_string(), credential };
     let path = format!("/api/v1/keys/registrations/{}", begin.ceremony);
     // With a token (not an invite), one of the account's existing keys must approve exactly this
     // new key: the registry answers with the approval, checked here before that tap.
-    let expected = Expected::new(&user, Change::KeyAdd { name: name.trim().to_string(), credential_id });
+    let expected = Expected::new(
+        &user,
+        Change::KeyAdd { name: name.trim().to_string(), credential_id, attestation_sha256 },
+    );
     if invite.is_none() {
         eprintln!("Then approve it with one of your existing keys when asked.");
     }
@@ -119,7 +126,10 @@ async fn remove(g: &Global, id: &str) -> Result<()> {
     }
     let client = super::authed_client(g)?;
     let path = format!("/api/v1/keys/{id}");
-    let user = credentials::saved_username(&g.server)?.unwrap_or_default();
+    let user = match credentials::saved_username(&g.server)? {
+        Some(user) => user,
+        None => client.get::<tapgate_shared::api::Whoami>("/api/v1/whoami").await?.username,
+    };
     let expected = Expected::new(
         &user,
         Change::KeyRemove { key_id: id.to_string(), name: String::new(), credential_id: String::new() },

@@ -28,6 +28,8 @@ pub struct PendingKey {
     pub attested: bool,
     pub attestation_ca: Option<String>,
     pub user_verified: bool,
+    /// Hex SHA-256 of the attestation object the key's registration carried.
+    pub attestation_sha256: String,
 }
 
 impl PendingKey {
@@ -63,7 +65,7 @@ pub enum KeyAdd {
     /// A fresh, verified registration; enrolled at once with an invite, else held for a tap.
     Registered { key: PendingKey, invite_hash: Option<String> },
     /// The request repeated with the ticket: the key is the one the tap approved.
-    Repeated { name: String, credential_id: Vec<u8> },
+    Repeated { name: String, credential_id: Vec<u8>, attestation_sha256: String },
 }
 
 fn commit_error(e: CommitError, subject: &str) -> GateError {
@@ -88,7 +90,7 @@ pub async fn add_key(
     otp: Option<&str>,
 ) -> Result<SecurityKey, GateError> {
     let now = state.now();
-    let (name, credential_id, payload) = match &add {
+    let (name, credential_id, attestation_sha256, payload) = match &add {
         KeyAdd::Registered { key, invite_hash: Some(invite_hash) } => {
             return state
                 .store
@@ -98,11 +100,17 @@ pub async fn add_key(
         }
         KeyAdd::Registered { key, invite_hash: None } => {
             let payload = serde_json::to_string(key).map_err(|e| GateError::Corrupt(e.to_string()))?;
-            (key.name.clone(), key.credential_id.clone(), Some(payload))
+            (key.name.clone(), key.credential_id.clone(), key.attestation_sha256.clone(), Some(payload))
         }
-        KeyAdd::Repeated { name, credential_id } => (name.clone(), credential_id.clone(), None),
+        KeyAdd::Repeated { name, credential_id, attestation_sha256 } => {
+            (name.clone(), credential_id.clone(), attestation_sha256.clone(), None)
+        }
     };
-    let change = Change::KeyAdd { name, credential_id: URL_SAFE_NO_PAD.encode(&credential_id) };
+    let change = Change::KeyAdd {
+        name,
+        credential_id: URL_SAFE_NO_PAD.encode(&credential_id),
+        attestation_sha256: attestation_sha256.clone(),
+    };
     let intent = intent(actor, change);
     let policy = account_policy();
     let otp = if payload.is_some() { None } else { otp };
@@ -121,7 +129,7 @@ pub async fn add_key(
         ));
     };
     let key: PendingKey = serde_json::from_str(payload).map_err(|e| GateError::Corrupt(e.to_string()))?;
-    if key.credential_id != credential_id {
+    if key.credential_id != credential_id || key.attestation_sha256 != attestation_sha256 {
         return Err(GateError::InvalidTicket("this ticket approves a different key".into()));
     }
     let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), now };

@@ -49,6 +49,20 @@ pub async fn admit(
     otp: Option<&str>,
 ) -> Result<Admitted, GateError> {
     let policy = gate::policy_in_force(state, package).await?;
+    admit_under(state, actor, package, policy, asking, change, otp).await
+}
+
+/// [`admit`] under a policy already read (when the change itself names the policy it replaces,
+/// both must come from the same read).
+pub async fn admit_under(
+    state: &AppState,
+    actor: &Actor,
+    package: &str,
+    policy: PolicyInForce,
+    asking: Asking,
+    change: Change,
+    otp: Option<&str>,
+) -> Result<Admitted, GateError> {
     let role = role_for(state, &actor.user, actor.admin, package, &policy, asking).await?;
     let intent = GateIntent { subject: package.to_string(), requested_by: actor.user.name.clone(), change };
     let request = Request { actor: &actor.user, intent: &intent, policy: &policy, role, otp, payload: None };

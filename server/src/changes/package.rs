@@ -3,13 +3,16 @@
 
 use tapgate_shared::gate_intent::{Change, Deprecation};
 
-use super::{Actor, admit, log_accepted};
+use super::{Actor, admit, admit_under, log_accepted};
 use crate::gate::roles::Asking;
 use crate::gate::{self, GateError, committed};
 use crate::policy::Policy;
 use crate::state::AppState;
 use crate::store::changes::Unpublished;
 use crate::store::packages::VersionRow;
+
+/// The longest deprecation message accepted (installers print it on one line).
+pub const MAX_DEPRECATION_CHARS: usize = 1024;
 
 fn not_published(package: &str, version: &str) -> GateError {
     GateError::NotFound(format!("{package}@{version} is not published in this registry"))
@@ -94,6 +97,11 @@ pub async fn deprecate(
     let current = served_versions(state, package).await?;
     let mut versions = Vec::new();
     for (version, message) in wanted {
+        if message.chars().count() > MAX_DEPRECATION_CHARS || message.chars().any(char::is_control) {
+            return Err(GateError::Invalid(format!(
+                "a deprecation message is one line of at most {MAX_DEPRECATION_CHARS} characters"
+            )));
+        }
         let row =
             current.iter().find(|v| v.version == *version).ok_or_else(|| not_published(package, version))?;
         if row.deprecated.as_deref().unwrap_or("") != message {
@@ -172,7 +180,9 @@ pub async fn add_maintainer(
     let change = Change::MaintainerAdd { user: target.name.clone() };
     let admitted = admit(state, actor, package, Asking::Maintainers, change, otp).await?;
     let guard = admitted.guard(actor, state.now());
-    committed(state.store.add_maintainer(package, &target.id, &guard).await, package)?;
+    if !committed(state.store.add_maintainer(package, &target.id, &guard).await, package)? {
+        return Err(unchanged(format!("{username} became a maintainer of {package} meanwhile")));
+    }
     log_accepted(&admitted, actor);
     Ok(())
 }
@@ -195,7 +205,9 @@ pub async fn remove_maintainer(
     let change = Change::MaintainerRemove { user: target_name };
     let admitted = admit(state, actor, package, Asking::Maintainers, change, otp).await?;
     let guard = admitted.guard(actor, state.now());
-    committed(state.store.remove_maintainer(package, &target_id, &guard).await, package)?;
+    if !committed(state.store.remove_maintainer(package, &target_id, &guard).await, package)? {
+        return Err(unchanged(format!("{username} was removed from {package} meanwhile")));
+    }
     log_accepted(&admitted, actor);
     Ok(())
 }
@@ -214,7 +226,7 @@ pub async fn set_policy(
         return Err(unchanged(format!("{package} already has this policy")));
     }
     let change = Change::PolicySet { old: current.policy.canonical(), new: new.canonical() };
-    let admitted = admit(state, actor, package, Asking::Policy, change, otp).await?;
+    let admitted = admit_under(state, actor, package, current, Asking::Policy, change, otp).await?;
     let guard = admitted.guard(actor, state.now());
     committed(state.store.set_policy(package, &new.to_stored(), &guard).await, package)?;
     log_accepted(&admitted, actor);

@@ -7,16 +7,25 @@ use super::{Actor, admit, log_accepted};
 use crate::gate::roles::Asking;
 use crate::gate::{GateError, committed};
 use crate::publish::packument::{Upload, stored_manifest};
+use crate::publish::served::MAX_STORED_MANIFEST_BYTES;
 use crate::state::AppState;
 use crate::store::packages::PublishRecord;
 
 /// The publish intent's change for an upload.
-pub fn change_of(upload: &Upload) -> Change {
+pub fn change_of(upload: &Upload) -> Result<Change, GateError> {
     let mut tags = upload.tags.clone();
     tags.sort();
     tags.dedup();
-    Change::Publish { version: upload.version.clone(), integrity: upload.integrity.clone(), tags }
+    if tags.len() > MAX_TAGS_PER_PUBLISH {
+        return Err(GateError::Invalid(format!(
+            "a publish sets at most {MAX_TAGS_PER_PUBLISH} dist-tags; point more with npm dist-tag afterwards"
+        )));
+    }
+    Ok(Change::Publish { version: upload.version.clone(), integrity: upload.integrity.clone(), tags })
 }
+
+/// Dist-tags one publish may set.
+pub const MAX_TAGS_PER_PUBLISH: usize = 16;
 
 /// Refuses a version number that was ever used.
 pub async fn check_new_version(state: &AppState, package: &str, version: &str) -> Result<(), GateError> {
@@ -31,6 +40,14 @@ pub async fn check_new_version(state: &AppState, package: &str, version: &str) -
     }
 }
 
+/// Whether `actor` may write to `package` at all (maintain it, or claim it): decided before an
+/// upload is read.
+pub async fn may_write(state: &AppState, actor: &Actor, package: &str) -> Result<(), GateError> {
+    let policy = crate::gate::policy_in_force(state, package).await?;
+    crate::gate::roles::role_for(state, &actor.user, actor.admin, package, &policy, Asking::Publish).await?;
+    Ok(())
+}
+
 /// Publishes `upload` through the gate.
 pub async fn publish(
     state: &AppState,
@@ -39,9 +56,17 @@ pub async fn publish(
     otp: Option<&str>,
 ) -> Result<(), GateError> {
     check_new_version(state, &upload.name, &upload.version).await?;
-    let change = change_of(upload);
+    let change = change_of(upload)?;
     let admitted = admit(state, actor, &upload.name, Asking::Publish, change, otp).await?;
     let manifest = stored_manifest(upload, &state.config.url("")).to_string();
+    if manifest.len() > MAX_STORED_MANIFEST_BYTES {
+        return Err(GateError::TooLarge(format!(
+            "package.json of {}@{} is {} bytes; this registry stores at most {MAX_STORED_MANIFEST_BYTES} bytes of metadata per version: move large fields (readme, data) into files",
+            upload.name,
+            upload.version,
+            manifest.len()
+        )));
+    }
     let Change::Publish { tags, .. } = &admitted.intent.change else {
         return Err(GateError::Corrupt("a publish admitted another change".into()));
     };

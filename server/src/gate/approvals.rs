@@ -11,11 +11,12 @@ use tapgate_shared::gate_intent::{Change, GateIntent};
 use webauthn_rs_core::proto::{AuthenticationState, PublicKeyCredential, PublicKeyCredentialRequestOptions};
 
 use super::{Evidence, GateError, PendingApproval, Request, Requirement};
-use crate::ceremonies;
+use crate::ceremonies::{self, AssertionError};
 use crate::clock::rfc3339;
 use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
 use crate::store::approvals::{Approval, ApprovalSignature, NewApproval, SignOutcome, TicketHashes};
+use crate::webauthn::CeremonyFailure;
 use crate::webauthn::StoredState;
 
 /// How long an intent waits for its taps.
@@ -240,6 +241,16 @@ pub async fn finish(
     .await
     {
         Ok(v) => v,
+        // Only an answer from one of the allowed keys counts towards voiding the approval:
+        // whoever merely holds its URL cannot void it with made-up answers.
+        Err(
+            err @ (AssertionError::Failed(CeremonyFailure::UnknownCredential | CeremonyFailure::Malformed(_))
+            | AssertionError::Busy
+            | AssertionError::Store(_)
+            | AssertionError::Corrupt(_)),
+        ) => {
+            return Err(err.into());
+        }
         Err(err) => {
             let attempts = state.store.record_approval_failure(&approval.id).await?;
             let detail = format!(

@@ -102,6 +102,11 @@ pub enum GateError {
     #[error("{0}")]
     KeyAlreadyEnrolled(String),
     #[error("{0}")]
+    TooLarge(String),
+    /// The change as asked is malformed (the sentence says how).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
     InvalidInvite(String),
     #[error(transparent)]
     Key(#[from] AssertionError),
@@ -232,7 +237,8 @@ mod tests {
         let key = Policy::new(SecondFactor::SecurityKey);
         let tag = Change::DistTagSet { tag: "latest".into(), version: "1.0.0".into(), previous: None };
         let policy = Change::PolicySet { old: "a".into(), new: "b".into() };
-        let key_add = Change::KeyAdd { name: "k".into(), credential_id: "c".into() };
+        let key_add =
+            Change::KeyAdd { name: "k".into(), credential_id: "c".into(), attestation_sha256: "a".into() };
         assert_eq!(requirement(&none, &tag, Role::Maintainer).taps, 0, "the policy decides for maintainers");
         assert_eq!(requirement(&key, &tag, Role::Maintainer).taps, 1);
         assert_eq!(requirement(&none, &tag, Role::Admin).taps, 1, "admins always tap");

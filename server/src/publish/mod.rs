@@ -3,4 +3,5 @@
 //! [`crate::changes::publish`].
 
 pub mod packument;
+pub mod served;
 pub mod tarball;

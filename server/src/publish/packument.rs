@@ -1,4 +1,4 @@
-//! npm's publish document (`PUT /<name>`) in, and the packument (`GET /<name>`) out.
+//! npm's publish document (`PUT /<name>`) in. What installers read back is in [`super::served`].
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -7,10 +7,8 @@ use sha1::{Digest, Sha1};
 use tapgate_shared::ErrorCode;
 use tapgate_shared::intent::sri_sha512;
 
-use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::names::{validate_package_name, validate_tag, validate_version};
-use crate::store::packages::VersionRow;
 
 /// A publish document, checked: one version, one tarball that matches what the document says.
 #[derive(Debug, Clone)]
@@ -194,41 +192,4 @@ pub fn stored_manifest(upload: &Upload, base: &str) -> Value {
         }),
     );
     Value::Object(manifest)
-}
-
-/// A version's manifest as served: the stored one, with its deprecation message.
-pub fn served_manifest(v: &VersionRow) -> Value {
-    let mut manifest: Value = serde_json::from_str(&v.manifest).unwrap_or(Value::Null);
-    if let (Some(message), Some(obj)) = (&v.deprecated, manifest.as_object_mut()) {
-        obj.insert("deprecated".into(), json!(message));
-    }
-    manifest
-}
-
-/// The packument npm reads.
-pub fn packument(
-    name: &str,
-    versions: &[VersionRow],
-    dist_tags: &std::collections::BTreeMap<String, String>,
-    maintainers: &[String],
-    created_at: i64,
-    modified_at: i64,
-) -> Value {
-    let mut version_map = Map::new();
-    let mut time = Map::new();
-    time.insert("created".into(), json!(rfc3339(created_at)));
-    time.insert("modified".into(), json!(rfc3339(modified_at)));
-    for v in versions.iter().filter(|v| v.unpublished_at.is_none()) {
-        version_map.insert(v.version.clone(), served_manifest(v));
-        time.insert(v.version.clone(), json!(rfc3339(v.published_at)));
-    }
-    json!({
-        "_id": name,
-        "_rev": format!("{}-{modified_at}", versions.len()),
-        "name": name,
-        "dist-tags": dist_tags,
-        "versions": version_map,
-        "time": time,
-        "maintainers": maintainers.iter().map(|m| json!({ "name": m })).collect::<Vec<_>>(),
-    })
 }

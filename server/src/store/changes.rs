@@ -123,9 +123,9 @@ impl Store {
         })
     }
 
-    /// Stops serving `version` (which must still be served with `integrity`): its tarball bytes
-    /// are dropped, its row stays, tags pointing at it are removed, and `latest` moves to the
-    /// newest version still served.
+    /// Stops serving `version` (which must still be served with `integrity`): its tarball is
+    /// deleted, its row stays, tags pointing at it are removed, and `latest` moves to the
+    /// highest version still served (as npm picks it).
     pub async fn unpublish_version(
         &self,
         package: &str,
@@ -138,13 +138,12 @@ impl Store {
             let mut tx = pool.begin_with(begin_write(pool)).await?;
             enforce_guard!(pool, tx, guard);
             let n = sqlx::query(
-                "UPDATE versions SET unpublished_at = $1, unpublished_by = $2, unpublish_approval_id = $3, tarball = $4 \
-                 WHERE package = $5 AND version = $6 AND integrity = $7 AND unpublished_at IS NULL",
+                "UPDATE versions SET unpublished_at = $1, unpublished_by = $2, unpublish_approval_id = $3 \
+                 WHERE package = $4 AND version = $5 AND integrity = $6 AND unpublished_at IS NULL",
             )
             .bind(guard.now)
             .bind(guard.actor)
             .bind(approval)
-            .bind(Vec::<u8>::new())
             .bind(package)
             .bind(version)
             .bind(integrity)
@@ -154,6 +153,11 @@ impl Store {
             if n != 1 {
                 return Err(stale(format!("{package}@{version} is not published (any more)")));
             }
+            sqlx::query("DELETE FROM tarballs WHERE package = $1 AND version = $2")
+                .bind(package)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
             let tags: Vec<(String,)> = sqlx::query_as("SELECT tag FROM dist_tags WHERE package = $1 AND version = $2 ORDER BY tag")
                 .bind(package)
                 .bind(version)
@@ -167,13 +171,13 @@ impl Store {
             let removed_tags: Vec<String> = tags.into_iter().map(|(t,)| t).collect();
             let mut latest = None;
             if removed_tags.iter().any(|t| t == "latest") {
-                let newest: Option<(String,)> = sqlx::query_as(
-                    "SELECT version FROM versions WHERE package = $1 AND unpublished_at IS NULL \
-                     ORDER BY published_at DESC, version DESC LIMIT 1",
-                )
-                .bind(package)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let remaining: Vec<(String,)> =
+                    sqlx::query_as("SELECT version FROM versions WHERE package = $1 AND unpublished_at IS NULL")
+                        .bind(package)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                // The highest remaining version, as npm itself picks it when it unpublishes.
+                let newest = remaining.into_iter().max_by(|(a,), (b,)| crate::names::compare_versions(a, b));
                 if let Some((v,)) = newest {
                     sqlx::query("INSERT INTO dist_tags (package, tag, version) VALUES ($1, 'latest', $2)")
                         .bind(package)
@@ -215,16 +219,16 @@ impl Store {
                 return Err(stale(format!("the versions of {package} changed while the change waited: run it again")));
             }
             sqlx::query(
-                "UPDATE versions SET unpublished_at = $1, unpublished_by = $2, unpublish_approval_id = $3, tarball = $4 \
-                 WHERE package = $5 AND unpublished_at IS NULL",
+                "UPDATE versions SET unpublished_at = $1, unpublished_by = $2, unpublish_approval_id = $3 \
+                 WHERE package = $4 AND unpublished_at IS NULL",
             )
             .bind(guard.now)
             .bind(guard.actor)
             .bind(approval)
-            .bind(Vec::<u8>::new())
             .bind(package)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("DELETE FROM tarballs WHERE package = $1").bind(package).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM dist_tags WHERE package = $1").bind(package).execute(&mut *tx).await?;
             sqlx::query("UPDATE packages SET modified_at = $1 WHERE name = $2").bind(guard.now).bind(package).execute(&mut *tx).await?;
             tx.commit().await?;

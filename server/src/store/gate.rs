@@ -21,13 +21,15 @@ pub(crate) trait BeginWrite {
 
 impl BeginWrite for SqlitePool {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    const LOCK_PACKAGE: &'static str = "SELECT name FROM packages WHERE name = $1";
+    const LOCK_PACKAGE: &'static str = "SELECT policy FROM packages WHERE name = $1";
     const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = $1";
 }
 
 impl BeginWrite for PgPool {
     const BEGIN_WRITE: &'static str = "BEGIN";
-    const LOCK_PACKAGE: &'static str = "SELECT name FROM packages WHERE name = $1 FOR UPDATE";
+    // Reading the policy and locking its row is one statement: a policy read before the lock
+    // could be stale once the lock is granted (read committed).
+    const LOCK_PACKAGE: &'static str = "SELECT policy FROM packages WHERE name = $1 FOR UPDATE";
     const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = $1 FOR UPDATE";
 }
 
@@ -100,13 +102,7 @@ macro_rules! enforce_guard {
     ($pool:expr, $tx:expr, $guard:expr) => {{
         let guard: &$crate::store::gate::Guard<'_> = $guard;
         if let Some(pkg) = guard.package {
-            let stored: Option<(String,)> = sqlx::query_as(
-                "SELECT policy FROM packages WHERE name = $1",
-            )
-            .bind(pkg.package)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            let _ = sqlx::query($crate::store::gate::lock_package($pool))
+            let stored: Option<(String,)> = sqlx::query_as($crate::store::gate::lock_package($pool))
                 .bind(pkg.package)
                 .fetch_optional(&mut *$tx)
                 .await?;
@@ -129,9 +125,14 @@ macro_rules! enforce_guard {
             }
         }
         if let Some(tap) = guard.tap {
+            // Spent once, for exactly this intent and requester, and only while every key that
+            // tapped it is still enrolled and not suspended (a ticket a cloned key minted dies
+            // with the key).
             let used = sqlx::query(
                 "UPDATE approvals SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND approved_at IS NOT NULL \
-                 AND ticket_expires_at > $1 AND requested_by = $3 AND intent_digest = $4",
+                 AND ticket_expires_at > $1 AND requested_by = $3 AND intent_digest = $4 \
+                 AND NOT EXISTS (SELECT 1 FROM approval_signatures s LEFT JOIN security_keys k ON k.id = s.key_id \
+                 WHERE s.approval_id = approvals.id AND (k.id IS NULL OR k.suspended_at IS NOT NULL))",
             )
             .bind(guard.now)
             .bind(tap.approval_id)

@@ -39,6 +39,9 @@ pub enum StoreError {
     /// A uniqueness rule or a compare-and-set lost.
     #[error("{0}")]
     Conflict(String),
+    /// Text the database refuses to store (e.g. a NUL character on PostgreSQL).
+    #[error("{0}")]
+    InvalidText(String),
     /// Stored data that cannot be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -59,6 +62,10 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_) => StoreError::Unavailable(err.to_string()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_string())
+            }
+            // character_not_in_repertoire, untranslatable_character: text with NUL and the like.
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
+                StoreError::InvalidText(db.message().to_string())
             }
             _ => StoreError::Database(err),
         }

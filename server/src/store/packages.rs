@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::gate::{CommitError, Guard, begin_write, enforce_guard};
+use super::gate::{CommitError, Guard, begin_write, enforce_guard, lock_package};
 use super::{Store, StoreError, StoreResult, dispatch};
 use crate::clock::UnixSeconds;
 
@@ -93,8 +93,8 @@ impl Store {
 
     /// The tarball of a version that is served (not unpublished).
     pub async fn tarball(&self, package: &str, version: &str) -> StoreResult<Option<Vec<u8>>> {
-        let sql =
-            "SELECT tarball FROM versions WHERE package = $1 AND version = $2 AND unpublished_at IS NULL";
+        let sql = "SELECT t.bytes FROM tarballs t JOIN versions v ON v.package = t.package AND v.version = t.version \
+                   WHERE t.package = $1 AND t.version = $2 AND v.unpublished_at IS NULL";
         let row = dispatch!(self, pool => {
             sqlx::query_as::<_, (Vec<u8>,)>(sql).bind(package).bind(version).fetch_optional(pool).await?
         });
@@ -130,6 +130,13 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            // The row exists now (ours or another's, committed): lock it and compare its policy
+            // with the one the gate evaluated, which the guard could not do for a new name.
+            let (stored,): (String,) =
+                sqlx::query_as(lock_package(pool)).bind(p.package).fetch_one(&mut *tx).await?;
+            if stored != policy {
+                return Err(CommitError::PolicyChanged);
+            }
             if created == 1 {
                 sqlx::query("INSERT INTO package_maintainers (package, user_id, added_at) VALUES ($1, $2, $3)")
                     .bind(p.package)
@@ -149,13 +156,12 @@ impl Store {
                 }
             }
             let inserted = sqlx::query(
-                "INSERT INTO versions (package, version, manifest, tarball, integrity, shasum, size, published_by, \
-                 published_at, approval_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO versions (package, version, manifest, integrity, shasum, size, published_by, \
+                 published_at, approval_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(p.package)
             .bind(p.version)
             .bind(p.manifest)
-            .bind(p.tarball)
             .bind(p.integrity)
             .bind(p.shasum)
             .bind(i64::try_from(p.tarball.len()).unwrap_or(i64::MAX))
@@ -169,6 +175,12 @@ impl Store {
                 Err(StoreError::Conflict(_)) => return Err(CommitError::VersionExists),
                 Err(e) => return Err(e.into()),
             }
+            sqlx::query("INSERT INTO tarballs (package, version, bytes) VALUES ($1, $2, $3)")
+                .bind(p.package)
+                .bind(p.version)
+                .bind(p.tarball)
+                .execute(&mut *tx)
+                .await?;
             for tag in p.tags {
                 sqlx::query(
                     "INSERT INTO dist_tags (package, tag, version) VALUES ($1, $2, $3) \

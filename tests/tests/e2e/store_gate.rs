@@ -17,6 +17,8 @@ backend_tests!(
     the_last_maintainer_stays_under_concurrent_removals,
     tags_move_only_from_the_state_that_was_approved,
     taps_are_counted_per_person_and_recorded_once_per_key,
+    a_policy_change_committed_while_a_commit_waits_is_seen,
+    a_ticket_dies_with_the_key_that_minted_it,
 );
 
 const NOW: i64 = 1_800_000_000;
@@ -84,10 +86,35 @@ async fn approval_with(
     let mut ticket_hash = String::new();
     if approve {
         ticket_hash = format!("ticket-{id}");
-        let outcome = sign(store, id, user_id, "key_1", &ticket_hash).await;
+        let key_id = enrolled_key(store, user_id).await;
+        let outcome = sign(store, id, user_id, &key_id, &ticket_hash).await;
         assert_eq!(outcome, SignOutcome::Approved);
     }
     TestApproval { id: id.to_string(), digest, ticket_hash }
+}
+
+/// The id of a key `user_id` holds (enrolled with an invite when they have none): a ticket is
+/// only good while the keys that tapped it are enrolled.
+async fn enrolled_key(store: &Store, user_id: &str) -> String {
+    if let Some(key) = store.keys_of_user(user_id).await.unwrap().first() {
+        return key.id.clone();
+    }
+    let invite = store.create_invite(user_id, NOW).await.unwrap();
+    let hash = tapgate_server::secrets::hash(&invite);
+    let credential_id = user_id.as_bytes().to_vec();
+    let key = tapgate_server::store::keys::NewSecurityKey {
+        user_id,
+        name: "k",
+        credential_id: &credential_id,
+        credential: "{}",
+        counter: 0,
+        aaguid: "00000000-0000-0000-0000-000000000000",
+        attestation_format: "none",
+        attested: false,
+        attestation_ca: None,
+        user_verified: false,
+    };
+    store.add_key(&key, tapgate_server::store::keys::Enrollment::Invite(&hash), NOW).await.unwrap().id
 }
 
 async fn sign(store: &Store, approval: &str, user_id: &str, key_id: &str, ticket_hash: &str) -> SignOutcome {
@@ -400,4 +427,80 @@ async fn taps_are_counted_per_person_and_recorded_once_per_key(backend: Backend)
     assert_eq!(store.approval_signatures("apr_two").await.unwrap().len(), 3);
     assert_eq!(sign(&store, "apr_two", &bob.id, "key_b2", "t3").await, SignOutcome::Gone, "approved already");
     assert_eq!(store.approval_by_ticket("t2").await.unwrap().map(|a| a.id).as_deref(), Some("apr_two"));
+}
+
+async fn a_policy_change_committed_while_a_commit_waits_is_seen(backend: Backend) {
+    use sqlx::Connection;
+    let Some((store, db)) = test_store(backend).await else {
+        return;
+    };
+    let alice = store.create_user("alice", false, NOW).await.unwrap();
+    store.publish(&publish_record(&alice.id, "p", "1.0.0", None).as_record(NOW)).await.unwrap();
+    let stricter = r#"{"v":1,"second_factor":"none","stricter":true}"#;
+    // An administrator's policy change is under way (written, not committed) when a commit that
+    // evaluated the old policy arrives; the commit must see the new policy once it gets the lock.
+    macro_rules! race {
+        ($conn:expr, $begin:literal) => {{
+            let mut conn = $conn;
+            sqlx::query($begin).execute(&mut conn).await.unwrap();
+            sqlx::query("UPDATE packages SET policy = $1 WHERE name = 'p'")
+                .bind(stricter)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let (s, actor) = (store.clone(), alice.id.clone());
+            let waiting = tokio::spawn(async move {
+                let mut g = publish_record(&actor, "p", "", None);
+                g.must_maintain = true;
+                s.set_dist_tag("p", "beta", "1.0.0", None, &g.guard(NOW + 1)).await
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+            waiting.await.unwrap()
+        }};
+    }
+    let result = match backend {
+        Backend::Sqlite => race!(sqlx::SqliteConnection::connect(&db.url).await.unwrap(), "BEGIN IMMEDIATE"),
+        Backend::Postgres => race!(sqlx::PgConnection::connect(&db.url).await.unwrap(), "BEGIN"),
+    };
+    assert!(matches!(result, Err(CommitError::PolicyChanged)), "{result:?}");
+    assert!(
+        !store.dist_tags("p").await.unwrap().contains_key("beta"),
+        "nothing committed under the old policy"
+    );
+}
+
+async fn a_ticket_dies_with_the_key_that_minted_it(backend: Backend) {
+    let Some((store, _db)) = test_store(backend).await else {
+        return;
+    };
+    let alice = store.create_user("alice", false, NOW).await.unwrap();
+    let key = |id: &'static str| tapgate_server::store::keys::NewSecurityKey {
+        user_id: &alice.id,
+        name: id,
+        credential_id: &[1],
+        credential: "{}",
+        counter: 0,
+        aaguid: "00000000-0000-0000-0000-000000000000",
+        attestation_format: "none",
+        attested: false,
+        attestation_ca: None,
+        user_verified: false,
+    };
+    let invite = store.create_invite(&alice.id, NOW).await.unwrap();
+    let hash = tapgate_server::secrets::hash(&invite);
+    let k1 =
+        store.add_key(&key("k1"), tapgate_server::store::keys::Enrollment::Invite(&hash), NOW).await.unwrap();
+    store.publish(&publish_record(&alice.id, "p", "1.0.0", None).as_record(NOW)).await.unwrap();
+    // An approval tapped with k1, then k1 is suspended (its counter went backwards).
+    approval_with(&store, &alice.id, "apr_k1", "p", "", false, 1).await;
+    assert_eq!(sign(&store, "apr_k1", &alice.id, &k1.id, "t-k1").await, SignOutcome::Approved);
+    let a =
+        TestApproval { id: "apr_k1".into(), digest: "digest-of-apr_k1".into(), ticket_hash: "t-k1".into() };
+    store.suspend_key(&k1.id, "test", NOW).await.unwrap();
+    let mut g = publish_record(&alice.id, "p", "", Some(&a));
+    g.must_maintain = true;
+    let err = store.deprecate("p", &[("1.0.0".into(), "x".into())], &g.guard(NOW + 2)).await.unwrap_err();
+    assert!(matches!(err, CommitError::EvidenceSpent), "{err:?}");
+    assert!(store.version("p", "1.0.0").await.unwrap().unwrap().deprecated.is_none());
 }

@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tapgate_shared::ErrorCode;
 use tapgate_shared::api::{FinishRegistration, KeyInfo, RegistrationChallenge};
 use tracing::instrument;
@@ -136,7 +137,11 @@ async fn finish(
     let add = match (otp, &enroller.invite_hash) {
         // The repetition with the ticket: the key is the one the tap approved (its registration
         // was verified when the approval was asked for, and the ceremony is spent).
-        (Some(_), None) => KeyAdd::Repeated { name, credential_id: body.credential.raw_id.to_vec() },
+        (Some(_), None) => KeyAdd::Repeated {
+            name,
+            credential_id: body.credential.raw_id.to_vec(),
+            attestation_sha256: attestation_digest(&body),
+        },
         _ => {
             let key = register(&state, &enroller, &ceremony_id, &body, name).await?;
             KeyAdd::Registered { key, invite_hash: enroller.invite_hash.clone() }
@@ -152,6 +157,11 @@ async fn finish(
         "security key enrolled"
     );
     Ok((StatusCode::CREATED, Json(key_info(key))))
+}
+
+/// Hex SHA-256 of the attestation object a registration carries: what a key-add tap binds.
+fn attestation_digest(body: &FinishRegistration) -> String {
+    hex::encode(Sha256::digest(&body.credential.response.attestation_object))
 }
 
 /// Verifies the registration against its (consumed) ceremony.
@@ -174,7 +184,14 @@ async fn register(
         return Err(ApiError::internal("registration ceremony holds the wrong state"));
     };
     let registered = state.rp.finish_registration(&body.credential, &reg_state).map_err(ApiError::from)?;
+    if registered.credential.cred_id.as_slice() != body.credential.raw_id.as_slice() {
+        return Err(ApiError::bad_request(
+            ErrorCode::WebauthnFailed,
+            "the registration names a different credential id than the one its key attested",
+        ));
+    }
     Ok(PendingKey {
+        attestation_sha256: attestation_digest(body),
         name,
         credential_id: registered.credential.cred_id.to_vec(),
         credential: serde_json::to_string(&registered.credential).map_err(ApiError::internal)?,

@@ -28,8 +28,11 @@ use crate::changes::Actor;
 use crate::changes::package::{self as changes, served_versions};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
+use crate::names::compare_versions;
 use crate::publish::packument::parse_document;
+use crate::publish::served::served_manifest;
 use crate::state::AppState;
+use crate::store::packages::VersionRow;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -48,6 +51,61 @@ fn ok(name: &str) -> Response {
 
 fn version_names(doc: &Map<String, Value>) -> Option<BTreeSet<String>> {
     doc.get("versions").and_then(Value::as_object).map(|v| v.keys().cloned().collect())
+}
+
+/// The stored manifests of the served versions, as installers read them, without `deprecated`.
+fn comparable(manifest: &Value) -> Value {
+    let mut m = manifest.clone();
+    if let Some(obj) = m.as_object_mut() {
+        obj.remove("deprecated");
+    }
+    m
+}
+
+/// Refuses a document whose dist-tags or maintainers differ from `tags`/`maintainers`: those are
+/// changed by their own commands, never silently alongside another change.
+fn same_tags_and_maintainers(
+    name: &str,
+    doc: &Map<String, Value>,
+    tags: &std::collections::BTreeMap<String, String>,
+    maintainers: &BTreeSet<String>,
+) -> ApiResult<()> {
+    if let Some(sent) = doc.get("dist-tags")
+        && *sent != serde_json::json!(tags)
+    {
+        return Err(bad(format!(
+            "this document also changes the dist-tags of {name}: use npm dist-tag for that"
+        )));
+    }
+    if let Some(sent) = doc.get("maintainers").and_then(Value::as_array) {
+        let sent: BTreeSet<String> =
+            sent.iter().filter_map(|m| m.get("name").and_then(Value::as_str)).map(str::to_string).collect();
+        if sent != *maintainers {
+            return Err(bad(format!(
+                "this document also changes the maintainers of {name}: use npm owner for that"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The served versions' manifests in `doc` must be the stored ones (deprecation aside): this
+/// registry never edits a published version's metadata.
+fn same_manifests(name: &str, doc_versions: &Map<String, Value>, served: &[VersionRow]) -> ApiResult<()> {
+    for row in served {
+        let Some(sent) = doc_versions.get(&row.version) else { continue };
+        if comparable(sent) != comparable(&served_manifest(row)) {
+            return Err(bad(format!(
+                "the document edits the metadata of {name}@{}: published versions are immutable (only their deprecation changes)",
+                row.version
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn maintainer_names(state: &AppState, name: &str) -> ApiResult<BTreeSet<String>> {
+    Ok(state.store.maintainers(name).await?.into_iter().map(|(_, n)| n).collect())
 }
 
 /// `PUT /<name>` without a tarball: deprecation changes.
@@ -77,12 +135,22 @@ pub async fn update(
             "the document leaves out {name}@{v}: to remove a version use npm unpublish"
         )));
     }
-    let wanted: Vec<(String, String)> = versions
-        .iter()
-        .map(|(v, manifest)| {
-            (v.clone(), manifest.get("deprecated").and_then(Value::as_str).unwrap_or("").to_string())
-        })
-        .collect();
+    same_manifests(name, versions, &served)?;
+    same_tags_and_maintainers(
+        name,
+        doc,
+        &state.store.dist_tags(name).await?,
+        &maintainer_names(state, name).await?,
+    )?;
+    let mut wanted = Vec::new();
+    for (v, manifest) in versions {
+        let message = match manifest.get("deprecated") {
+            None | Some(Value::Null) => "",
+            Some(Value::String(m)) => m.as_str(),
+            Some(_) => return Err(bad(format!("the deprecation of {name}@{v} must be a string"))),
+        };
+        wanted.push((v.clone(), message.to_string()));
+    }
     changes::deprecate(state, actor, name, &wanted, otp).await?;
     Ok(ok(name))
 }
@@ -99,15 +167,21 @@ async fn put_rev(
     let doc = parse_document(&body)?;
     let actor = user.actor(&state).await?;
     let otp = otp(&headers);
+    let current = maintainer_names(&state, &name).await?;
     if let Some(sent) = version_names(&doc) {
-        let served: BTreeSet<String> =
-            served_versions(&state, &name).await?.into_iter().map(|v| v.version).collect();
+        let served_rows = served_versions(&state, &name).await?;
+        let served: BTreeSet<String> = served_rows.iter().map(|v| v.version.clone()).collect();
         if let Some(v) = sent.difference(&served).next() {
             return Err(bad(format!("{name}@{v} is not published: publish new versions with their tarball")));
         }
         let removed: Vec<&String> = served.difference(&sent).collect();
         match removed.as_slice() {
             [one] => {
+                if let Some(versions) = doc.get("versions").and_then(Value::as_object) {
+                    same_manifests(&name, versions, &served_rows)?;
+                }
+                let tags = tags_after_unpublish(&state.store.dist_tags(&name).await?, one, &served);
+                same_tags_and_maintainers(&name, &doc, &tags, &current)?;
                 changes::unpublish_version(&state, &actor, &name, one, otp).await?;
                 return Ok(ok(&name));
             }
@@ -125,8 +199,6 @@ async fn put_rev(
         .filter_map(|m| m.get("name").and_then(Value::as_str))
         .map(str::to_string)
         .collect();
-    let current: BTreeSet<String> =
-        state.store.maintainers(&name).await?.into_iter().map(|(_, n)| n).collect();
     let added: Vec<&String> = wanted.difference(&current).collect();
     let removed: Vec<&String> = current.difference(&wanted).collect();
     match (added.as_slice(), removed.as_slice()) {
@@ -138,6 +210,24 @@ async fn put_rev(
         _ => return Err(bad("change one maintainer at a time (npm owner add|rm USER PACKAGE)")),
     }
     Ok(ok(&name))
+}
+
+/// The dist-tags after unpublishing `removed`, as npm computes them in the document it sends:
+/// tags on it go, and `latest` moves to the highest version left.
+fn tags_after_unpublish(
+    tags: &std::collections::BTreeMap<String, String>,
+    removed: &str,
+    served: &BTreeSet<String>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut after: std::collections::BTreeMap<String, String> =
+        tags.iter().filter(|(_, v)| v.as_str() != removed).map(|(t, v)| (t.clone(), v.clone())).collect();
+    if tags.get("latest").is_some_and(|v| v == removed)
+        && let Some(highest) =
+            served.iter().filter(|v| v.as_str() != removed).max_by(|a, b| compare_versions(a, b))
+    {
+        after.insert("latest".into(), highest.clone());
+    }
+    after
 }
 
 /// `DELETE /<name>/-rev/<rev>`: unpublish the whole package.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tapgate_shared::ErrorCode;
 
 use crate::error::{ApiError, ApiResult};
-use crate::publish::packument::{packument, served_manifest};
+use crate::publish::served::{packument, served_manifest};
 use crate::state::AppState;
 
 pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
@@ -43,8 +43,8 @@ fn json_response(value: &Value) -> Response {
     resp
 }
 
-/// The packument of `name`, or 404.
-pub async fn load_packument(state: &AppState, name: &str) -> ApiResult<Value> {
+/// The packument of `name` as JSON text in pieces, or 404.
+pub async fn load_packument(state: &AppState, name: &str) -> ApiResult<Vec<bytes::Bytes>> {
     let package = state.store.package(name).await?.ok_or_else(|| package_not_found(name))?;
     let versions = state.store.versions(name).await?;
     if versions.iter().all(|v| v.unpublished_at.is_some()) {
@@ -52,11 +52,21 @@ pub async fn load_packument(state: &AppState, name: &str) -> ApiResult<Value> {
     }
     let tags = state.store.dist_tags(name).await?;
     let maintainers: Vec<String> = state.store.maintainers(name).await?.into_iter().map(|(_, n)| n).collect();
-    Ok(packument(name, &versions, &tags, &maintainers, package.created_at, package.modified_at))
+    Ok(packument(name, versions, &tags, &maintainers, package.created_at, package.modified_at))
+}
+
+fn json_text_response(pieces: Vec<bytes::Bytes>) -> Response {
+    let length: usize = pieces.iter().map(bytes::Bytes::len).sum();
+    let stream = futures_util::stream::iter(pieces.into_iter().map(Ok::<_, std::convert::Infallible>));
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 async fn get_packument(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(json_response(&load_packument(&state, &name).await?))
+    Ok(json_text_response(load_packument(&state, &name).await?))
 }
 
 /// `/@scope/name` (a packument) or `/name/<version|tag>` (one manifest).
@@ -65,7 +75,7 @@ async fn get_two_segments(
     Path((first, second)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     if first.starts_with('@') && !first.contains('/') {
-        return Ok(json_response(&load_packument(&state, &format!("{first}/{second}")).await?));
+        return Ok(json_text_response(load_packument(&state, &format!("{first}/{second}")).await?));
     }
     version_manifest(&state, &first, &second).await
 }

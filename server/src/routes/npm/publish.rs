@@ -19,9 +19,9 @@ use tapgate_shared::api::Scope;
 
 use super::documents;
 use crate::auth::{AuthUser, otp};
-use crate::changes::publish::publish as publish_upload;
+use crate::changes::publish::{may_write, publish as publish_upload};
 use crate::error::{ApiError, ApiResult};
-use crate::publish::packument::{has_attachments, parse_document, parse_upload_document};
+use crate::publish::packument::{Upload, has_attachments, parse_document, parse_upload_document};
 use crate::state::AppState;
 
 /// Publish bodies carry base64 tarballs: the largest tarball, base64-encoded, plus 1 MiB of
@@ -32,6 +32,12 @@ pub fn max_body_bytes(max_tarball_bytes: usize) -> usize {
 
 pub fn body_limit(max_tarball_bytes: usize) -> DefaultBodyLimit {
     DefaultBodyLimit::max(max_body_bytes(max_tarball_bytes))
+}
+
+/// A `PUT /<name>` body: a publish, or metadata changes (deprecations).
+enum Document {
+    Upload(Box<Upload>),
+    Metadata(String, serde_json::Map<String, serde_json::Value>),
 }
 
 pub async fn publish(
@@ -61,12 +67,28 @@ pub async fn publish(
             format!("the tarball is larger than this registry accepts ({limit} bytes)"),
         ));
     }
-    let doc = parse_document(&body)?;
+    // Who may write here is decided before the body is read: a stranger's upload is never
+    // decoded, hashed or decompressed.
     let actor = user.actor(&state).await?;
-    if !has_attachments(&doc) {
-        return documents::update(&state, &actor, &name, &doc, otp(&headers)).await;
-    }
-    let upload = parse_upload_document(&name, &doc, limit)?;
+    may_write(&state, &actor, &name).await?;
+    // Decoding base64, hashing and bounded gunzip of up to the tarball limit run off the async
+    // workers.
+    let parsed = tokio::task::spawn_blocking(move || -> ApiResult<Document> {
+        let doc = parse_document(&body)?;
+        if has_attachments(&doc) {
+            Ok(Document::Upload(Box::new(parse_upload_document(&name, &doc, limit)?)))
+        } else {
+            Ok(Document::Metadata(name, doc))
+        }
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let upload = match parsed {
+        Document::Metadata(name, doc) => {
+            return documents::update(&state, &actor, &name, &doc, otp(&headers)).await;
+        }
+        Document::Upload(upload) => upload,
+    };
     publish_upload(&state, &actor, &upload, otp(&headers)).await?;
     Ok((
         StatusCode::CREATED,
