@@ -6,6 +6,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tapgate_shared::public_key::PublicKey;
 use webauthn_rs_proto::{
     AuthenticationExtensionsClientOutputs, AuthenticatorAssertionResponseRaw,
     AuthenticatorAttestationResponseRaw, PublicKeyCredential, PublicKeyCredentialCreationOptions,
@@ -99,6 +100,31 @@ pub async fn register(
         type_: "public-key".into(),
         extensions: RegistrationExtensionsClientOutputs::default(),
     })
+}
+
+/// The public key a new credential's own attestation object holds (its attested credential
+/// data), checked to be for the credential id the key reported. This is what the key produced,
+/// not what the registry says it stored.
+pub fn attested_public_key(credential: &RegisterPublicKeyCredential) -> Result<PublicKey> {
+    let object: serde_cbor_2::Value = serde_cbor_2::from_slice(&credential.response.attestation_object)
+        .context("the key's attestation object is not CBOR")?;
+    let serde_cbor_2::Value::Map(map) = object else { bail!("the key's attestation object is not a map") };
+    let Some(serde_cbor_2::Value::Bytes(auth_data)) = map.get(&serde_cbor_2::Value::Text("authData".into()))
+    else {
+        bail!("the key's attestation object has no authenticator data");
+    };
+    // rpIdHash (32) | flags (1) | counter (4) | aaguid (16) | id length (2) | id | COSE key | …
+    if auth_data.len() < 55 || auth_data[32] & 0x40 == 0 {
+        bail!("the key's authenticator data holds no attested credential");
+    }
+    let id_len = usize::from(u16::from_be_bytes([auth_data[53], auth_data[54]]));
+    let id = auth_data.get(55..55 + id_len).context("the key's authenticator data is truncated")?;
+    if id != credential.raw_id.as_slice() {
+        bail!("the key's attestation is for another credential than the one it reported");
+    }
+    let (key, _) = PublicKey::from_cose_prefix(&auth_data[55 + id_len..])
+        .map_err(|e| anyhow!("the key's public key is unreadable: {e}"))?;
+    Ok(key)
 }
 
 /// Signs the options' challenge with one of the allowed credentials.

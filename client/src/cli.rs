@@ -48,11 +48,20 @@ pub enum Command {
         /// The URL npm printed (…/approve/apr_… or …/login/npl_…), or the approval id.
         approval: String,
     },
-    /// Re-verify a published version's key approval offline: signature, intent, tarball.
+    /// Re-verify a published version's key approval offline: intent, tarball, and every tap,
+    /// each checked with a key you trust (your keyring), never with the key the registry serves.
     Verify {
         /// NAME@VERSION, e.g. left-pad@1.3.0 or @scope/pkg@2.0.0
         spec: String,
+        /// A keyring file to trust besides your own (e.g. one committed with the code; see
+        /// `tapgate keyring export`). May be given several times.
+        #[arg(long, value_name = "FILE")]
+        keyring: Vec<std::path::PathBuf>,
     },
+    /// The security keys `tapgate verify` trusts: your keyring, one `USER CREDENTIAL_ID
+    /// spki:KEY` line per key.
+    #[command(subcommand)]
+    Keyring(KeyringCommand),
     /// Manage a package's maintainers (each change approved with a tap where the policy asks).
     #[command(subcommand)]
     Owner(OwnerCommand),
@@ -78,6 +87,46 @@ pub enum Command {
         spec: String,
         #[arg(long)]
         all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyringCommand {
+    /// Trust a key as USER's. Only add a key you got from its owner (or through a channel you
+    /// trust): from then on `tapgate verify` credits USER with what it signed.
+    Add {
+        /// The registry user the key approves as.
+        user: String,
+        /// The key's credential id (base64url).
+        credential_id: String,
+        /// spki:<DER SubjectPublicKeyInfo, base64> or cose:<COSE_Key, base64url>
+        key: String,
+    },
+    /// List the keys your keyring trusts.
+    List,
+    /// Stop trusting a key.
+    Remove {
+        /// The key's credential id (base64url).
+        credential_id: String,
+    },
+    /// Print keyring lines for a user's keys, or for every maintainer of a package, as this
+    /// registry publishes them. Whoever runs this trusts the registry's answer once: commit the
+    /// result and check it with the key owners.
+    Export {
+        /// A user name or a package name.
+        target: String,
+        /// TARGET is a user.
+        #[arg(long, conflicts_with = "package")]
+        user: bool,
+        /// TARGET is a package.
+        #[arg(long)]
+        package: bool,
+        /// Write the lines to FILE instead of printing them.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+        /// Replace FILE when it exists.
+        #[arg(long, requires = "output")]
+        force: bool,
     },
 }
 

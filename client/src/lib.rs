@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod credentials;
 pub mod gated;
+pub mod keyring;
 pub mod output;
 pub mod pack;
 pub mod verify;

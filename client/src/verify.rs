@@ -1,63 +1,87 @@
-//! Offline verification of a published version's approval record: the key's signature, the
-//! challenge's commitment to the intent, and the tarball's integrity. Nothing here trusts the
-//! registry: every value is recomputed from the record and the tarball bytes.
+//! Offline verification of a published version's approval record: the challenge's commitment
+//! to the intent, the tarball's integrity, and every tap's signature.
+//!
+//! Nothing here trusts the registry. Every value is recomputed from the record and the tarball
+//! bytes, and a signature counts only when its credential id and public key are in the
+//! verifier's keyring: it is checked with the keyring's key, and credited to the keyring's user.
+//! The public keys the record carries are the registry's claim and are only compared.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
-use tapgate_shared::api::ApprovalRecord;
+use tapgate_shared::api::{ApprovalRecord, RecordSignature};
 use tapgate_shared::gate_intent::{Change, GateIntent};
 use tapgate_shared::intent::sri_sha512;
+use tapgate_shared::public_key::PublicKey;
 use webauthn_rs_core::proto::COSEKey;
+
+use crate::keyring::Keyring;
 
 /// One check and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
-    pub name: &'static str,
+    pub name: String,
     pub ok: bool,
     pub detail: String,
+}
+
+/// Every check, and who approved according to the keyring.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    pub checks: Vec<Check>,
+    /// The keyring's users whose trusted keys signed, each once, in the record's order.
+    pub approved_by: Vec<String>,
+}
+
+impl Verification {
+    /// Whether every check passed and at least one trusted key approved.
+    pub fn ok(&self) -> bool {
+        !self.approved_by.is_empty() && self.checks.iter().all(|c| c.ok)
+    }
+
+    fn check(&mut self, name: impl Into<String>, result: Result<String, String>) {
+        let (ok, detail) = match result {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        self.checks.push(Check { name: name.into(), ok, detail });
+    }
 }
 
 fn decode(field: &str, value: &str) -> Result<Vec<u8>, String> {
     URL_SAFE_NO_PAD.decode(value).map_err(|e| format!("{field} is not base64url: {e}"))
 }
 
-/// Verifies `record` for `package@version` against the tarball bytes and the integrity the
-/// registry publishes for it. Returns every check; the record is valid only if all pass.
+/// Verifies `record` for `package@version` against the tarball bytes, the integrity the
+/// registry publishes for it, and the keys `keyring` trusts.
 pub fn verify_record(
     record: &ApprovalRecord,
     package: &str,
     version: &str,
     tarball: &[u8],
     published_integrity: &str,
-) -> Vec<Check> {
-    let mut checks = Vec::new();
-    let mut check = |name: &'static str, result: Result<String, String>| {
-        let (ok, detail) = match result {
-            Ok(d) => (true, d),
-            Err(d) => (false, d),
-        };
-        checks.push(Check { name, ok, detail });
-    };
+    keyring: &Keyring,
+) -> Verification {
+    let mut v = Verification { checks: Vec::new(), approved_by: Vec::new() };
 
     // What the key signed: format 2 records sign the gate intent (with the publish's tags),
     // format 1 records the publish-only intent. Either way the approved package, version and
     // integrity come from the signed intent, never from the record's other fields.
     let approved = approved_publish(record);
-    check(
+    v.check(
         "intent names this version",
         match &approved {
-            Ok((p, v, _, by)) if p == package && v == version => {
+            Ok((p, ver, _, by)) if p == package && ver == version => {
                 Ok(format!("{package}@{version} requested by {by}"))
             }
-            Ok((p, v, _, _)) => Err(format!("the record approves {p}@{v}")),
+            Ok((p, ver, _, _)) => Err(format!("the record approves {p}@{ver}")),
             Err(e) => Err(e.clone()),
         },
     );
 
     let actual = sri_sha512(tarball);
     let approved_integrity = approved.as_ref().map(|(_, _, i, _)| i.clone()).unwrap_or_default();
-    check(
+    v.check(
         "tarball matches the approved integrity",
         if actual == approved_integrity && actual == published_integrity {
             Ok(actual.clone())
@@ -82,19 +106,88 @@ pub fn verify_record(
         }
         Ok(expected)
     })();
-    check(
+    v.check(
         "challenge commits to the intent",
         challenge.as_ref().map(|c| URL_SAFE_NO_PAD.encode(c)).map_err(Clone::clone),
     );
 
-    let client_data = decode("client_data_json", &record.client_data_json);
-    check(
-        "client data is a WebAuthn assertion over that challenge at the registry's origin",
+    let taps = taps(record);
+    if !record.signatures.is_empty() {
+        v.check("the record's summary repeats its first tap", summary_matches(record));
+    }
+    if taps.is_empty() {
+        v.check("the record holds a tap", Err("the record holds no signature".into()));
+    }
+    for (i, tap) in taps.iter().enumerate() {
+        let label =
+            if taps.len() == 1 { String::new() } else { format!(" (tap {} of {})", i + 1, taps.len()) };
+        check_tap(&mut v, record, tap, challenge.as_ref().ok(), keyring, &label);
+    }
+    v
+}
+
+/// The record's taps: its `signatures`, or (records that predate the list) the top-level one.
+fn taps(record: &ApprovalRecord) -> Vec<RecordSignature> {
+    if !record.signatures.is_empty() {
+        return record.signatures.clone();
+    }
+    vec![RecordSignature {
+        approved_by: record.approved_by.clone(),
+        approved_at: record.approved_at.clone(),
+        credential_id: record.credential_id.clone(),
+        credential_public_key: record.credential_public_key.clone(),
+        credential_public_key_cose: record.credential_public_key_cose.clone(),
+        credential_public_key_spki: record.credential_public_key_spki.clone(),
+        client_data_json: record.client_data_json.clone(),
+        authenticator_data: record.authenticator_data.clone(),
+        signature: record.signature.clone(),
+        user_verified: record.user_verified,
+    }]
+}
+
+/// Readers of the top-level fields alone must see the first tap, not something else.
+fn summary_matches(record: &ApprovalRecord) -> Result<String, String> {
+    let Some(first) = record.signatures.first() else { return Ok(String::new()) };
+    let top = (
+        &record.approved_by,
+        &record.credential_id,
+        &record.credential_public_key,
+        &record.client_data_json,
+        &record.authenticator_data,
+        &record.signature,
+    );
+    let tap = (
+        &first.approved_by,
+        &first.credential_id,
+        &first.credential_public_key,
+        &first.client_data_json,
+        &first.authenticator_data,
+        &first.signature,
+    );
+    if top == tap {
+        Ok(format!("{} tap(s)", record.signatures.len()))
+    } else {
+        Err("the record's top-level signature differs from its first tap".into())
+    }
+}
+
+fn check_tap(
+    v: &mut Verification,
+    record: &ApprovalRecord,
+    tap: &RecordSignature,
+    challenge: Option<&[u8; 32]>,
+    keyring: &Keyring,
+    label: &str,
+) {
+    let first_check = v.checks.len();
+    let client_data = decode("client_data_json", &tap.client_data_json);
+    v.check(
+        format!("client data is a WebAuthn assertion over that challenge at the registry's origin{label}"),
         (|| {
             let bytes = client_data.clone()?;
             let cd: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| format!("clientDataJSON is not JSON: {e}"))?;
-            let challenge = challenge.clone()?;
+            let challenge = challenge.ok_or("the challenge is not valid")?;
             if cd["type"] != "webauthn.get" {
                 return Err(format!("clientDataJSON type is {}", cd["type"]));
             }
@@ -111,9 +204,9 @@ pub fn verify_record(
         })(),
     );
 
-    let auth_data = decode("authenticator_data", &record.authenticator_data);
-    check(
-        "authenticator data is for this registry with the key touched",
+    let auth_data = decode("authenticator_data", &tap.authenticator_data);
+    v.check(
+        format!("authenticator data is for this registry with the key touched{label}"),
         (|| {
             let ad = auth_data.clone()?;
             if ad.len() < 37 {
@@ -132,24 +225,100 @@ pub fn verify_record(
         })(),
     );
 
-    check(
-        "signature by the approving key",
+    let signed = (|| {
+        let mut data = auth_data.clone()?;
+        data.extend_from_slice(&Sha256::digest(client_data.clone()?));
+        Ok::<_, String>((data, decode("signature", &tap.signature)?))
+    })();
+    let credential = short(&tap.credential_id);
+    let trusted = decode("credential_id", &tap.credential_id).ok().and_then(|id| keyring.find(&id));
+    let Some(entry) = trusted else {
+        // Not a key the verifier trusts: whether the signature is valid under the key the record
+        // carries says nothing about who made it, only how to word the refusal.
+        let valid_under_record_key = record_key(tap)
+            .ok()
+            .zip(signed.as_ref().ok())
+            .is_some_and(|(key, (data, sig))| signature_valid(&key, sig, data) == Ok(true));
+        v.check(
+            format!("the signing key is one you trust{label}"),
+            Err(if valid_under_record_key {
+                format!(
+                    "signed by a key you do not trust (credential {}); add it with `tapgate keyring add` \
+                     only if you got it from {} directly, not from this registry",
+                    tap.credential_id, tap.approved_by
+                )
+            } else {
+                format!(
+                    "the signature does not verify even with the key the record carries (credential {credential}), \
+                     and that key is not in your keyring"
+                )
+            }),
+        );
+        return;
+    };
+
+    v.check(
+        format!("the signing key is one you trust{label}"),
         (|| {
-            let key: COSEKey = serde_json::from_value(record.credential_public_key.clone())
-                .map_err(|e| format!("credential public key is not a COSE key: {e}"))?;
-            let signature = decode("signature", &record.signature)?;
-            let mut data = auth_data.clone()?;
-            data.extend_from_slice(&Sha256::digest(client_data.clone()?));
-            match key.verify_signature(&signature, &data) {
-                Ok(true) => {
-                    Ok(format!("credential {} of {}", short(&record.credential_id), record.approved_by))
+            if tap.approved_by != entry.user {
+                return Err(format!(
+                    "the record says {} approved, but credential {credential} is {}'s key in your keyring ({})",
+                    tap.approved_by, entry.user, entry.source
+                ));
+            }
+            match record_key(tap) {
+                Ok(key) if key == entry.key => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "the record carries a different public key for credential {credential} than your keyring ({}): \
+                         the registry substituted it, or your keyring is wrong",
+                        entry.source
+                    ));
                 }
-                Ok(false) => Err("the signature does not verify".into()),
-                Err(e) => Err(format!("the signature cannot be checked: {e}")),
+                Err(e) => return Err(format!("the record's public key for credential {credential}: {e}")),
+            }
+            Ok(format!("credential {credential} is {}'s key ({})", entry.user, entry.source))
+        })(),
+    );
+    v.check(
+        format!("signature by the approving key{label}"),
+        (|| {
+            let (data, signature) = signed.clone()?;
+            match signature_valid(&entry.key, &signature, &data) {
+                Ok(true) => Ok(format!("approved by {} (credential {credential})", entry.user)),
+                Ok(false) => Err(format!("the signature does not verify with {}'s trusted key", entry.user)),
+                Err(e) => Err(e),
             }
         })(),
     );
-    checks
+    if v.checks[first_check..].iter().all(|c| c.ok) && !v.approved_by.contains(&entry.user) {
+        v.approved_by.push(entry.user.clone());
+    }
+}
+
+/// The public key the record carries for a tap. When it gives several encodings they must all
+/// be the same key.
+fn record_key(tap: &RecordSignature) -> Result<PublicKey, String> {
+    let key = PublicKey::from_webauthn_json(&tap.credential_public_key)
+        .map_err(|e| format!("the record's public key is unreadable: {e}"))?;
+    let others = [
+        tap.credential_public_key_cose.as_deref().map(PublicKey::from_cose_base64url),
+        tap.credential_public_key_spki.as_deref().map(PublicKey::from_spki_base64),
+    ];
+    for other in others.into_iter().flatten() {
+        if other.as_ref() != Ok(&key) {
+            return Err("the record's encodings of the public key disagree".into());
+        }
+    }
+    Ok(key)
+}
+
+/// Checks a WebAuthn assertion signature (over authenticatorData || SHA-256(clientDataJSON)).
+pub fn signature_valid(key: &PublicKey, signature: &[u8], data: &[u8]) -> Result<bool, String> {
+    let cose: COSEKey = serde_json::from_value(key.to_webauthn_json())
+        .map_err(|e| format!("the {} key cannot be used: {e}", key.algorithm()))?;
+    cose.verify_signature(signature, data)
+        .map_err(|e| format!("the {} signature cannot be checked: {e}", key.algorithm()))
 }
 
 /// (package, version, integrity, requested by) of the publish a record's signed intent approves.

@@ -80,6 +80,13 @@ pub fn credential_of(key: &SecurityKey) -> Result<Credential, AssertionError> {
     Ok(credential)
 }
 
+/// A stored key's public part in the standard encodings, when it is of a supported kind.
+pub fn public_key_of(key: &SecurityKey) -> Option<tapgate_shared::public_key::PublicKey> {
+    let credential = credential_of(key).ok()?;
+    let json = serde_json::to_value(&credential.cred).ok()?;
+    tapgate_shared::public_key::PublicKey::from_webauthn_json(&json).ok()
+}
+
 /// The user's keys that may be used (not suspended), with their credentials.
 pub async fn usable_keys(
     state: &AppState,

@@ -117,6 +117,12 @@ pub struct KeyInfo {
     pub last_used_at: Option<String>,
     /// Set when the key is refused (e.g. its counter went backwards).
     pub suspended_reason: Option<String>,
+    /// The WebAuthn credential id, base64url (empty from registries that predate keyrings).
+    #[serde(default)]
+    pub credential_id: String,
+    /// The key's public part as DER SubjectPublicKeyInfo, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_spki: Option<String>,
 }
 
 /// `GET /api/v1/keys`
@@ -258,6 +264,12 @@ pub struct ApprovalRecord {
     pub credential_id: String,
     /// The credential's public key as COSE (webauthn-rs JSON form).
     pub credential_public_key: serde_json::Value,
+    /// The same key as COSE_Key CBOR bytes, base64url (absent from records served before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_public_key_cose: Option<String>,
+    /// The same key as DER SubjectPublicKeyInfo, base64 (absent from records served before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_public_key_spki: Option<String>,
     pub rp_id: String,
     pub origin: String,
     pub approved_by: String,
@@ -271,17 +283,51 @@ fn format_one() -> u32 {
     1
 }
 
-/// One tap in an approval record.
+/// One tap in an approval record. The public key is the registry's claim: a verifier checks the
+/// signature with the key it trusts for `credential_id`, never with this one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordSignature {
     pub approved_by: String,
     pub approved_at: String,
     pub credential_id: String,
+    /// webauthn-rs JSON form.
     pub credential_public_key: serde_json::Value,
+    /// COSE_Key CBOR bytes, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_public_key_cose: Option<String>,
+    /// DER SubjectPublicKeyInfo, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_public_key_spki: Option<String>,
     pub client_data_json: String,
     pub authenticator_data: String,
     pub signature: String,
     pub user_verified: bool,
+}
+
+/// One enrolled key's public part, as published for verifiers to pin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKeyInfo {
+    /// The key's owner.
+    pub user: String,
+    /// The WebAuthn credential id, base64url.
+    pub credential_id: String,
+    /// The owner's name for the key.
+    pub name: String,
+    /// Whether the key's attestation chained to a CA this registry trusts.
+    pub attested: bool,
+    /// `ES256`, `ES384`, `EdDSA` or `RS256`.
+    pub algorithm: String,
+    /// DER SubjectPublicKeyInfo, base64.
+    pub public_key_spki: String,
+    /// COSE_Key CBOR bytes, base64url.
+    pub public_key_cose: String,
+}
+
+/// `GET /api/v1/users/{name}/keys`, `GET /api/v1/packages/{name}/keys`: usable (not suspended)
+/// keys, by owner then enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKeyList {
+    pub keys: Vec<PublicKeyInfo>,
 }
 
 /// `GET /api/v1/packages/{name}`

@@ -1,13 +1,14 @@
 //! Wire types shared by the tapgate server and its CLI.
 //!
 //! This crate holds data shapes only: request and response bodies, the error envelope with its
-//! stable codes, and the canonical form of a publish intent. No HTTP framework, no database, no
-//! device access.
+//! stable codes, the canonical form of a publish intent, and the standard encodings of a key's
+//! public part. No HTTP framework, no database, no device access.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod error;
 pub mod gate_intent;
 pub mod intent;
+pub mod public_key;
 
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};

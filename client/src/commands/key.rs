@@ -7,6 +7,7 @@ use reqwest::Method;
 use sha2::{Digest, Sha256};
 use tapgate_shared::api::{FinishRegistration, KeyInfo, KeyList, RegistrationChallenge, RenameKey};
 use tapgate_shared::gate_intent::Change;
+use tapgate_shared::public_key::PublicKey;
 
 use super::with_otp;
 use crate::api::Client;
@@ -15,6 +16,7 @@ use crate::ceremony;
 use crate::cli::{Global, KeyCommand};
 use crate::credentials;
 use crate::gated::{self, Expected};
+use crate::keyring::{self, Added};
 use crate::output::emit;
 
 pub async fn run(g: &Global, cmd: KeyCommand) -> Result<()> {
@@ -64,6 +66,8 @@ async fn add(
     let user = begin.public_key.user.name.clone();
     eprintln!("Enrolling a key for {user} on {}. Touch the NEW key now.", client.base);
     let credential = ceremony::register(&g.authenticator, &begin.public_key, &origin).await?;
+    let public_key = ceremony::attested_public_key(&credential)?;
+    let raw_credential_id = credential.raw_id.clone();
     let credential_id = URL_SAFE_NO_PAD.encode(&credential.raw_id);
     // The tap that approves this key must name this key's own attestation (its public key), as
     // produced here: a registry cannot substitute another key under the same name and id.
@@ -86,6 +90,7 @@ async fn add(
     })
     .await?;
     let key: KeyInfo = resp.json().await?;
+    pin(&user, &raw_credential_id, &public_key, &key)?;
     emit(g.json, &key, || {
         let kind = if key.attested { "attested hardware key" } else { "key (not attested)" };
         format!(
@@ -93,6 +98,33 @@ async fn add(
             key.name, key.id
         )
     });
+    Ok(())
+}
+
+/// Pins a key just enrolled in the user's own keyring, so `tapgate verify` trusts what it signs
+/// as `user`'s. The key pinned is the one the authenticator produced; the registry's account of
+/// it must agree.
+fn pin(user: &str, credential_id: &[u8], public_key: &PublicKey, key: &KeyInfo) -> Result<()> {
+    let registry_key = key.public_key_spki.as_deref().map(PublicKey::from_spki_base64);
+    let registry_id = (!key.credential_id.is_empty()).then(|| URL_SAFE_NO_PAD.decode(&key.credential_id));
+    if registry_key.is_some_and(|k| k.as_ref() != Ok(public_key))
+        || registry_id.is_some_and(|id| id.as_deref() != Ok(credential_id))
+    {
+        bail!(
+            "the key is enrolled, but the registry reports a different public key or credential id than the \
+             key itself produced: do not trust this registry's approval records, and tell its operator"
+        );
+    }
+    let path = keyring::own_path()?;
+    let added = keyring::add_to(&path, user, credential_id, public_key)
+        .context("the key is enrolled, but pinning it in your keyring failed")?;
+    match added {
+        Added::Added => eprintln!(
+            "Pinned this key in your keyring ({}): `tapgate verify` trusts what it signs as {user}'s.",
+            path.display()
+        ),
+        Added::AlreadyTrusted => {}
+    }
     Ok(())
 }
 

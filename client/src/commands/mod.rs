@@ -3,6 +3,7 @@
 pub mod approve;
 pub mod dist_tag;
 pub mod key;
+pub mod keyring;
 pub mod login;
 pub mod owner;
 pub mod publish;
@@ -24,7 +25,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Key(cmd) => key::run(g, cmd).await,
         Command::Publish(args) => publish::run(g, &args).await,
         Command::Approve { approval } => approve::run(g, &approval).await,
-        Command::Verify { spec } => verify::run(g, &spec).await,
+        Command::Verify { spec, keyring } => verify::run(g, &spec, &keyring).await,
+        Command::Keyring(cmd) => keyring::run(g, cmd).await,
         Command::Owner(cmd) => owner::run(g, cmd).await,
         Command::DistTag(cmd) => dist_tag::run(g, cmd).await,
         Command::Deprecate { spec, message } => release::deprecate(g, &spec, &message).await,

@@ -1,4 +1,4 @@
-//! `tapgate verify NAME@VERSION`
+//! `tapgate verify NAME@VERSION [--keyring FILE]…`
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -7,6 +7,7 @@ use tapgate_shared::api::ApprovalRecord;
 use super::encode_name;
 use crate::api::Client;
 use crate::cli::Global;
+use crate::keyring::Keyring;
 use crate::output::emit;
 use crate::verify::verify_record;
 
@@ -16,8 +17,9 @@ pub fn split_spec(spec: &str) -> Result<(String, String)> {
     Ok((spec[..at].to_string(), spec[at + 1..].to_string()))
 }
 
-pub async fn run(g: &Global, spec: &str) -> Result<()> {
+pub async fn run(g: &Global, spec: &str, keyrings: &[std::path::PathBuf]) -> Result<()> {
     let (name, version) = split_spec(spec)?;
+    let keyring = Keyring::load_all(keyrings)?;
     let client = Client::new(&g.server, crate::credentials::token_for(&g.server)?)?;
     let record: ApprovalRecord =
         client.get(&format!("/api/v1/packages/{}/versions/{version}/approval", encode_name(&name))).await?;
@@ -30,24 +32,35 @@ pub async fn run(g: &Global, spec: &str) -> Result<()> {
         tarball_url.strip_prefix(&client.base).context("the tarball is not on this registry")?.to_string();
     let resp = client.execute(client.request(reqwest::Method::GET, &path)).await?;
     let tarball = resp.bytes().await?;
-    let mut checks = verify_record(&record, &name, &version, &tarball, &published);
+    let mut verification = verify_record(&record, &name, &version, &tarball, &published, &keyring);
     let expected_origin = crate::ceremony::origin_of(&g.server)?;
-    checks.push(crate::verify::Check {
-        name: "the approval was made for this registry",
+    verification.checks.push(crate::verify::Check {
+        name: "the approval was made for this registry".into(),
         ok: record.origin == expected_origin
             && crate::ceremony::rp_id_allowed(&record.rp_id, &expected_origin),
         detail: format!("record origin {} (rp {}), registry {expected_origin}", record.origin, record.rp_id),
     });
-    let ok = checks.iter().all(|c| c.ok);
-    emit(g.json, &serde_json::json!({ "verified": ok, "checks": checks, "record": record }), || {
+    let ok = verification.ok();
+    let approved_by = &verification.approved_by;
+    let checks = &verification.checks;
+    let value = serde_json::json!({
+        "verified": ok, "approved_by": approved_by, "checks": checks, "record": record,
+    });
+    emit(g.json, &value, || {
         let mut out = String::new();
-        for c in &checks {
+        for c in checks {
             out.push_str(&format!("{} {}: {}\n", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail));
         }
         out.push_str(&if ok {
             format!(
-                "{name}@{version} was approved by {}'s security key for exactly this tarball.",
-                record.approved_by
+                "{name}@{version} was approved by {} with keys your keyring trusts, for exactly this tarball.",
+                approved_by.join(", ")
+            )
+        } else if keyring.is_empty() {
+            format!(
+                "{name}@{version} does NOT verify. Your keyring is empty: get the maintainers' keys with \
+                 `tapgate keyring export {name} --output FILE`, check them with their owners, and pass \
+                 `--keyring FILE`."
             )
         } else {
             format!("{name}@{version} does NOT verify.")

@@ -83,7 +83,11 @@ fn publish_approve_verify_and_owners_with_the_cli() {
 
     let (status, out, err) = alice(&["verify", "@acme/widget@1.0.0"]);
     assert!(status.success(), "{err}");
-    assert!(out.contains("approved by alice's security key for exactly this tarball"), "{out}");
+    // alice's own keyring pinned her key when she enrolled it.
+    assert!(
+        out.contains("approved by alice with keys your keyring trusts, for exactly this tarball"),
+        "{out}"
+    );
     assert!(!out.contains("FAIL"), "{out}");
 
     // bob is not a maintainer.
@@ -102,6 +106,17 @@ fn publish_approve_verify_and_owners_with_the_cli() {
     let (status, out, _) = bob(&["verify", "@acme/widget@1.1.0", "--json"]);
     assert!(status.success());
     assert_eq!(json(&out)["record"]["approved_by"], "bob");
+    assert_eq!(json(&out)["approved_by"], serde_json::json!(["bob"]));
+    // bob verifying alice's version needs her key: from the registry's export, trusted once.
+    let (status, out, _) = bob(&["verify", "@acme/widget@1.0.0"]);
+    assert!(!status.success());
+    assert!(out.contains("signed by a key you do not trust"), "{out}");
+    let keyring = dir.path().join("acme.keyring");
+    let (status, _, err) = bob(&["keyring", "export", "alice", "--output", keyring.to_str().unwrap()]);
+    assert!(status.success(), "{err}");
+    let (status, out, err) = bob(&["verify", "@acme/widget@1.0.0", "--keyring", keyring.to_str().unwrap()]);
+    assert!(status.success(), "{out}{err}");
+    assert!(out.contains("approved by alice with keys your keyring trusts"), "{out}");
     let (status, _, err) = alice(&["publish", pkg2.to_str().unwrap()]);
     assert!(!status.success());
     assert!(err.contains("already published"), "{err}");

@@ -28,3 +28,4 @@ mod publish_support;
 mod server_process;
 mod store;
 mod store_gate;
+mod verify_keyring;

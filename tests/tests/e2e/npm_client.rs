@@ -82,8 +82,10 @@ fn npm_login_publish_view_install_with_approvals_from_the_cli() {
     let integrity = String::from_utf8_lossy(&view.stdout).trim().to_string();
     assert!(integrity.starts_with("sha512-"), "{integrity}");
     assert_installs(&npm, dir.path(), "npm-gated", "1.0.0", &integrity);
+    // alice's key was pinned in her keyring when she enrolled it.
     let (status, out, _) = tapgate(&["verify", "npm-gated@1.0.0"]);
     assert!(status.success(), "{out}");
+    assert!(out.contains("approved by alice with keys your keyring trusts"), "{out}");
 
     // npm publish --otp <ticket>: the ticket from an approval made through the API.
     let pkg = package_dir(dir.path(), "npm-gated", "1.1.0", "module.exports = 'next';\n");

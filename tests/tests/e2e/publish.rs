@@ -171,9 +171,13 @@ async fn the_approval_record_verifies_offline_and_edits_fail(backend: Backend) {
     assert_eq!(publish_with_key(&app, &alice, "left-pad", "1.0.0", &tgz).await.status(), StatusCode::CREATED);
     let record: ApprovalRecord = app.get_json("/api/v1/packages/left-pad/versions/1.0.0/approval").await;
     let published = sri_sha512(&tgz);
-    let checks = tapgate::verify::verify_record(&record, "left-pad", "1.0.0", &tgz, &published);
-    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
-    assert_eq!(checks.len(), 6);
+    let keyring = crate::verify_keyring::exported(&app, "/api/v1/users/alice/keys").await;
+    let verify = |record: &ApprovalRecord, tgz: &[u8], published: &str| {
+        tapgate::verify::verify_record(record, "left-pad", "1.0.0", tgz, published, &keyring)
+    };
+    let v = verify(&record, &tgz, &published);
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(v.checks.len(), 8);
 
     // Every field edited: the record no longer verifies.
     let original = serde_json::to_value(&record).unwrap();
@@ -204,15 +208,20 @@ async fn the_approval_record_verifies_offline_and_edits_fail(backend: Backend) {
     let bob_record: Value = app.get_json("/api/v1/packages/bobs/versions/1.0.0/approval").await;
     edits.push(("/credential_public_key", bob_record["credential_public_key"].clone()));
     for (field, value) in edits {
+        // The top-level field alone, and (for a tap's fields) the first tap's with it.
         let mut edited = original.clone();
-        *edited.pointer_mut(field).unwrap() = value;
-        let edited: ApprovalRecord = serde_json::from_value(edited).unwrap();
-        let checks = tapgate::verify::verify_record(&edited, "left-pad", "1.0.0", &tgz, &published);
-        assert!(checks.iter().any(|c| !c.ok), "editing {field} must fail verification");
+        *edited.pointer_mut(field).unwrap() = value.clone();
+        let mut both = edited.clone();
+        if let Some(tap_field) = both.pointer_mut(&format!("/signatures/0{field}")) {
+            *tap_field = value;
+        }
+        for edited in [edited, both] {
+            let edited: ApprovalRecord = serde_json::from_value(edited).unwrap();
+            let v = verify(&edited, &tgz, &published);
+            assert!(!v.ok() && v.checks.iter().any(|c| !c.ok), "editing {field} must fail verification");
+        }
     }
     // A different tarball, or a registry lying about the integrity.
-    let checks = tapgate::verify::verify_record(&record, "left-pad", "1.0.0", b"other bytes", &published);
-    assert!(checks.iter().any(|c| !c.ok));
-    let checks = tapgate::verify::verify_record(&record, "left-pad", "1.0.0", &tgz, &sri_sha512(b"x"));
-    assert!(checks.iter().any(|c| !c.ok));
+    assert!(!verify(&record, b"other bytes", &published).ok());
+    assert!(!verify(&record, &tgz, &sri_sha512(b"x")).ok());
 }

@@ -5,10 +5,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tapgate_shared::api::{KeyInfo, KeyList, RenameKey};
 
 use super::registrations::validate_key_name;
 use crate::auth::{AuthUser, otp};
+use crate::ceremonies::public_key_of;
 use crate::changes::keys::remove_key;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
@@ -21,7 +24,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 pub fn key_info(key: SecurityKey) -> KeyInfo {
+    let public_key_spki = public_key_of(&key).map(|k| k.spki_base64());
     KeyInfo {
+        credential_id: URL_SAFE_NO_PAD.encode(&key.credential_id),
+        public_key_spki,
         id: key.id,
         name: key.name,
         aaguid: key.aaguid,

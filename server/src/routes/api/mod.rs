@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod keys;
 pub mod packages;
+pub mod public_keys;
 pub mod registrations;
 pub mod sessions;
 pub mod tokens;
@@ -18,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .merge(approvals::routes())
         .merge(keys::routes())
         .merge(packages::routes())
+        .merge(public_keys::routes())
         .merge(registrations::routes())
         .merge(sessions::routes())
         .merge(tokens::routes())

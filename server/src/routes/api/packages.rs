@@ -125,11 +125,14 @@ async fn approval_record(
     for sig in state.store.approval_signatures(&approval_id).await? {
         let public_key: serde_json::Value =
             serde_json::from_str(&sig.credential_public_key).map_err(ApiError::internal)?;
+        let (cose, spki) = super::public_keys::encodings(&public_key);
         signatures.push(RecordSignature {
             approved_by: state.store.user_by_id(&sig.user_id).await?.map(|u| u.name).unwrap_or_default(),
             approved_at: rfc3339(sig.signed_at),
             credential_id: b64(&sig.credential_id),
             credential_public_key: public_key,
+            credential_public_key_cose: cose,
+            credential_public_key_spki: spki,
             client_data_json: b64(&sig.client_data_json),
             authenticator_data: b64(&sig.authenticator_data),
             signature: b64(&sig.signature),
@@ -156,6 +159,8 @@ async fn approval_record(
         signature: first.signature,
         credential_id: first.credential_id,
         credential_public_key: first.credential_public_key,
+        credential_public_key_cose: first.credential_public_key_cose,
+        credential_public_key_spki: first.credential_public_key_spki,
         rp_id: state.rp.rp_id.clone(),
         origin: state.config.origin.as_str().trim_end_matches('/').to_string(),
         approved_by: first.approved_by,
