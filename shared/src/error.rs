@@ -53,6 +53,9 @@ pub enum ErrorCode {
     VersionExists,
     /// The tarball does not match the integrity or length declared for it.
     IntegrityMismatch,
+    /// The tarball could be read differently by different tar readers (npm among them): two
+    /// package.json files, links, data after its end, extended headers that rename entries…
+    AmbiguousTarball,
     /// The package is locked after repeated failed attempts.
     PackageLocked,
     /// The package policy forbids this.
@@ -91,6 +94,7 @@ impl ErrorCode {
             Self::PackageNotFound => "package_not_found",
             Self::VersionExists => "version_exists",
             Self::IntegrityMismatch => "integrity_mismatch",
+            Self::AmbiguousTarball => "ambiguous_tarball",
             Self::PackageLocked => "package_locked",
             Self::PolicyViolation => "policy_violation",
             Self::Unavailable => "unavailable",
@@ -131,7 +135,12 @@ mod tests {
 
     #[test]
     fn codes_serialise_as_their_wire_names() {
-        for code in [ErrorCode::InvalidJson, ErrorCode::CounterRegression, ErrorCode::Internal] {
+        for code in [
+            ErrorCode::InvalidJson,
+            ErrorCode::CounterRegression,
+            ErrorCode::AmbiguousTarball,
+            ErrorCode::Internal,
+        ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }

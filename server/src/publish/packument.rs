@@ -9,6 +9,7 @@ use tapgate_shared::intent::sri_sha512;
 
 use crate::error::ApiError;
 use crate::names::{validate_package_name, validate_tag, validate_version};
+use crate::publish::tarball::TarballErrorKind;
 
 /// A publish document, checked: one version, one tarball that matches what the document says.
 #[derive(Debug, Clone)]
@@ -131,8 +132,13 @@ pub fn parse_upload_document(
         }
         _ => {}
     }
-    let inner =
-        super::tarball::manifest(&tarball).map_err(|m| ApiError::bad_request(ErrorCode::BadRequest, m))?;
+    let inner = super::tarball::manifest(&tarball).map_err(|e| {
+        let code = match e.kind {
+            TarballErrorKind::Malformed => ErrorCode::BadRequest,
+            TarballErrorKind::Ambiguous => ErrorCode::AmbiguousTarball,
+        };
+        ApiError::bad_request(code, e.message)
+    })?;
     let (inner_name, inner_version) =
         super::tarball::identity(&inner).map_err(|m| ApiError::bad_request(ErrorCode::BadRequest, m))?;
     if inner_name != name || inner_version != *version {

@@ -28,4 +28,6 @@ mod publish_support;
 mod server_process;
 mod store;
 mod store_gate;
+mod tar_builder;
+mod tarball_differential;
 mod verify_keyring;
