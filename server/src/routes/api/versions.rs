@@ -39,6 +39,7 @@ async fn deprecate(
     Json(body): Json<Deprecation>,
 ) -> ApiResult<Json<Value>> {
     user.require(Scope::Publish)?;
+    crate::bounds::deprecation(&body.message)?;
     let actor = user.actor(&state).await?;
     let changed =
         changes::deprecate(&state, &actor, &name, &[(version, body.message)], otp(&headers)).await?;

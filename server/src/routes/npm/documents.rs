@@ -83,6 +83,9 @@ pub async fn update(
             (v.clone(), manifest.get("deprecated").and_then(Value::as_str).unwrap_or("").to_string())
         })
         .collect();
+    for (_, message) in &wanted {
+        crate::bounds::deprecation(message)?;
+    }
     changes::deprecate(state, actor, name, &wanted, otp).await?;
     Ok(ok(name))
 }
