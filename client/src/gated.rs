@@ -205,7 +205,11 @@ mod tests {
         GateIntent {
             subject: "alice".into(),
             requested_by: requested_by.into(),
-            change: Change::KeyAdd { name: "desk".into(), credential_id: "c".into(), attestation_sha256: attestation.into() },
+            change: Change::KeyAdd {
+                name: "desk".into(),
+                credential_id: "c".into(),
+                attestation_sha256: attestation.into(),
+            },
         }
     }
 
@@ -213,14 +217,20 @@ mod tests {
     fn what_is_signed_must_be_what_is_shown_and_what_was_asked() {
         let mine = key_add("aa", "alice");
         let theirs = key_add("bb", "alice");
-        let expected = Expected { requested_by: Some("alice".into()), ..Expected::new("alice", mine.change.clone()) };
+        let expected =
+            Expected { requested_by: Some("alice".into()), ..Expected::new("alice", mine.change.clone()) };
         assert!(check(&info(&mine, &mine), Some(&expected)).is_ok());
-        let err = check(&info(&mine, &theirs), Some(&expected)).err().map(|e| e.to_string()).unwrap_or_default();
+        let err =
+            check(&info(&mine, &theirs), Some(&expected)).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("something other than the change it showed"), "{err}");
-        let err = check(&info(&theirs, &theirs), Some(&expected)).err().map(|e| e.to_string()).unwrap_or_default();
+        let err =
+            check(&info(&theirs, &theirs), Some(&expected)).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("not what you asked for"), "another key under the same name and id: {err}");
         let someone_else = key_add("aa", "mallory");
-        assert!(check(&info(&someone_else, &someone_else), Some(&expected)).is_err(), "requested by someone else");
+        assert!(
+            check(&info(&someone_else, &someone_else), Some(&expected)).is_err(),
+            "requested by someone else"
+        );
         let sneaky = GateIntent { subject: "alice\u{1b}[2K".into(), ..mine.clone() };
         let err = check(&info(&sneaky, &sneaky), None).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("control characters"), "{err}");

@@ -1,6 +1,8 @@
 //! Configuration: command-line flags, each also readable from a `TAPGATE_*` environment
 //! variable, over an optional TOML file, over built-in defaults.
 
+pub mod limits;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -76,6 +78,8 @@ pub struct ServeArgs {
     /// Only these authenticator models (AAGUIDs) count as attested; repeat or comma-separate.
     #[arg(long = "attestation-aaguid", env = "TAPGATE_ATTESTATION_AAGUIDS", value_delimiter = ',')]
     pub attestation_aaguids: Vec<uuid::Uuid>,
+    #[command(flatten)]
+    pub limits: Box<limits::LimitArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +142,8 @@ pub struct FileConfig {
     pub attestation_aaguids: Option<Vec<uuid::Uuid>>,
     pub default_policy: Option<String>,
     pub max_tarball_bytes: Option<usize>,
+    /// Connections, timeouts and rate limits.
+    pub limits: Option<limits::LimitsFile>,
 }
 
 /// Resolved settings.
@@ -154,6 +160,8 @@ pub struct Settings {
     pub attestation_aaguids: Vec<uuid::Uuid>,
     pub default_policy: tapgate_shared::api::SecondFactor,
     pub max_tarball_bytes: usize,
+    pub connections: crate::connections::ConnectionLimits,
+    pub rate_limits: crate::limits::RateLimits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -168,6 +176,8 @@ impl std::fmt::Debug for Settings {
             .field("attestation_aaguids", &self.attestation_aaguids)
             .field("default_policy", &self.default_policy)
             .field("max_tarball_bytes", &self.max_tarball_bytes)
+            .field("connections", &self.connections)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -214,7 +224,10 @@ impl Settings {
         };
         let max_tarball_bytes =
             serve.max_tarball_bytes.or(file.max_tarball_bytes).unwrap_or(DEFAULT_MAX_TARBALL_BYTES);
+        let (connections, rate_limits) = limits::resolve(&serve.limits, file.limits.unwrap_or_default())?;
         Ok(Settings {
+            connections,
+            rate_limits,
             default_policy,
             max_tarball_bytes,
             listen,

@@ -7,6 +7,7 @@ use tapgate_shared::{ErrorCode, ErrorEnvelope};
 
 use crate::ceremonies::AssertionError;
 use crate::gate::GateError;
+use crate::limits::{LimitError, Limited};
 use crate::store::StoreError;
 use crate::webauthn::CeremonyFailure;
 
@@ -112,11 +113,32 @@ impl IntoResponse for ApiError {
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }
+        if self.code == ErrorCode::InvalidTicket {
+            response.extensions_mut().insert(crate::throttle::OtpRefused);
+        }
         response
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Limited(limited) => rate_limited(&limited),
+            LimitError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// `429`, `Retry-After: <seconds>`, and a sentence saying when to try again.
+fn rate_limited(limited: &Limited) -> ApiError {
+    let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, limited.message());
+    match HeaderValue::from_str(&limited.retry_after_seconds.to_string()) {
+        Ok(seconds) => err.with_header(header::RETRY_AFTER, seconds),
+        Err(_) => err,
+    }
+}
 
 impl From<CeremonyFailure> for ApiError {
     fn from(failure: CeremonyFailure) -> Self {

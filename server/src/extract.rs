@@ -41,12 +41,29 @@ impl From<JsonRejection> for ApiError {
                 ErrorCode::PayloadTooLarge,
                 "the request body is larger than this endpoint accepts",
             ),
+            other if caused_by_timeout(&other) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::RequestTimeout,
+                "the request body stopped arriving: send the request again",
+            ),
             other => ApiError::bad_request(
                 ErrorCode::BadRequest,
                 format!("unreadable request body: {}", other.body_text()),
             ),
         }
     }
+}
+
+/// Whether the body stalled past the body idle timeout (see [`crate::bounds`]).
+fn caused_by_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// `axum::extract::Path`, with rejections (e.g. a segment that is not UTF-8) in the envelope.
@@ -60,5 +77,32 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
             ErrorCode::BadRequest,
             format!("the URL path is not valid: {}", rejection.body_text()),
         )
+    }
+}
+
+/// The client's address: the connection's peer. (Forwarding headers are not trusted: anyone can
+/// send them.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl ClientIp {
+    /// The address [`crate::serve`] recorded for the request's connection.
+    pub fn of(extensions: &axum::http::Extensions) -> Result<Self, ApiError> {
+        extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| ClientIp(info.0.ip()))
+            .ok_or_else(|| {
+                ApiError::internal(
+                    "the router runs without connection info: serve it with tapgate_server::serve",
+                )
+            })
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        Self::of(&parts.extensions)
     }
 }

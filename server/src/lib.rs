@@ -6,14 +6,17 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod bounds;
 pub mod ceremonies;
 pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod gate;
+pub mod limits;
 pub mod names;
 pub mod npm_errors;
 pub mod policy;
@@ -22,6 +25,7 @@ pub mod routes;
 pub mod secrets;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod webauthn;
 
 use std::future::Future;
@@ -34,6 +38,7 @@ use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
@@ -41,18 +46,24 @@ pub use state::{AppConfig, AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The application: every route, with request ids, tracing, body limits and envelope errors.
+/// The application: every route, with request ids, tracing, body and time limits, the guard on
+/// presented second factors, and envelope errors.
 pub fn router(state: AppState) -> Router {
     let max_json_bytes = state.config.max_json_bytes;
+    let limits = &state.config.connections;
     routes::routes(&state.config)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), throttle::otp_attempts))
         .layer(axum::middleware::from_fn(npm_errors::for_npm))
         .layer(axum::middleware::from_fn(refuse_control_characters))
+        .layer(axum::middleware::from_fn(bounds::uri_length))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_idle_timeout))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             error::ApiError::internal("a request handler panicked").into_response()
         }))
+        .layer(axum::middleware::from_fn_with_state(limits.request_timeout, bounds::request_timeout))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -119,13 +130,15 @@ pub fn redact_path(path: &str) -> String {
 }
 
 /// Serves the application on `listener` until `shutdown` resolves, then finishes the requests
-/// in flight.
+/// in flight. Connections are bounded by the state's [`connections::ConnectionLimits`]; each
+/// request carries its peer address (`ConnectInfo<SocketAddr>`) for the rate limits.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let limits = state.config.connections.clone();
+    connections::run(listener, router(state), &limits, shutdown).await
 }
 
 #[cfg(test)]

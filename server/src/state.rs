@@ -28,6 +28,10 @@ pub struct AppConfig {
     /// Policy for packages that have none yet.
     pub default_policy: tapgate_shared::api::SecondFactor,
     pub max_tarball_bytes: usize,
+    /// Connections at once and how long a client may take.
+    pub connections: crate::connections::ConnectionLimits,
+    /// Rate limits on sign-ins, second factors and invites.
+    pub rate_limits: crate::limits::RateLimits,
 }
 
 impl AppConfig {

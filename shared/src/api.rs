@@ -80,7 +80,7 @@ pub struct Health {
 pub struct CreateToken {
     pub name: String,
     pub scopes: Vec<Scope>,
-    /// Lifetime in days; no expiry when absent.
+    /// Lifetime in days, 1 to 365; 365 when absent. Never later than the calling token's expiry.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
 }

@@ -64,6 +64,8 @@ pub enum ErrorCode {
     Unavailable,
     /// Too many requests.
     RateLimited,
+    /// The request took longer than the server allows (a stalled or very slow upload).
+    RequestTimeout,
     /// Something went wrong inside the server; the details are in its log.
     Internal,
 }
@@ -99,6 +101,7 @@ impl ErrorCode {
             Self::PolicyViolation => "policy_violation",
             Self::Unavailable => "unavailable",
             Self::RateLimited => "rate_limited",
+            Self::RequestTimeout => "request_timeout",
             Self::Internal => "internal",
         }
     }

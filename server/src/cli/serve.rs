@@ -29,6 +29,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
         max_json_bytes: settings.max_json_bytes,
         default_policy: settings.default_policy,
         max_tarball_bytes: settings.max_tarball_bytes,
+        connections: settings.connections.clone(),
+        rate_limits: settings.rate_limits.clone(),
     };
     let rp = RelyingParty::new(&origin, trust)?;
     tracing::info!(
@@ -54,7 +56,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
     Ok(())
 }
 
-/// Every 15 minutes, deletes expired ceremonies, logins and unused approvals.
+/// Every 15 minutes, deletes expired ceremonies, logins, unused approvals and past rate-limit
+/// windows.
 async fn purge_periodically(store: crate::store::Store) {
     use crate::clock::Clock;
     let mut every = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
@@ -62,7 +65,7 @@ async fn purge_periodically(store: crate::store::Store) {
         every.tick().await;
         match store.purge_expired(SystemClock.now()).await {
             Ok(0) => {}
-            Ok(rows) => tracing::info!(rows, "purged expired ceremonies and approvals"),
+            Ok(rows) => tracing::info!(rows, "purged expired ceremonies, approvals and rate-limit counters"),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
         }
     }

@@ -60,8 +60,9 @@ impl Store {
     }
 
     /// Deletes what has expired and serves no record: ceremonies, npm logins a day after expiry,
-    /// and approvals that were never used, a day after they lapsed. Approvals that published a
-    /// version are kept forever (they are its record). Returns the number of rows deleted.
+    /// approvals that were never used, a day after they lapsed, and rate-limit counters whose
+    /// window has passed. Approvals that published a version are kept forever (they are its
+    /// record). Returns the number of rows deleted.
     pub async fn purge_expired(&self, now: UnixSeconds) -> StoreResult<u64> {
         let day_ago = now - 86_400;
         dispatch!(self, pool => {
@@ -75,6 +76,7 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected();
+            n += sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected();
             Ok(n)
         })
     }

@@ -13,6 +13,7 @@ pub mod events;
 pub mod gate;
 pub mod invites;
 pub mod keys;
+pub mod limits;
 pub mod names;
 pub mod npm_logins;
 pub mod packages;

@@ -64,6 +64,7 @@ pub struct Authenticated {
     pub scopes: Vec<Scope>,
     pub source: TokenSource,
     pub created_at: UnixSeconds,
+    pub expires_at: Option<UnixSeconds>,
 }
 
 fn encode_scopes(scopes: &[Scope]) -> String {
@@ -115,6 +116,34 @@ impl Store {
         source: TokenSource,
         now: UnixSeconds,
     ) -> StoreResult<(TokenRecord, String)> {
+        self.insert_token(user_id, name, scopes, expires_at, source, None, now).await
+    }
+
+    /// Issues a token derived from token `parent_id` (the caller caps its expiry at the
+    /// parent's): it stops working when the parent is revoked or expires.
+    pub async fn issue_derived_token(
+        &self,
+        parent_id: &str,
+        user_id: &str,
+        name: &str,
+        scopes: &[Scope],
+        expires_at: Option<UnixSeconds>,
+        now: UnixSeconds,
+    ) -> StoreResult<(TokenRecord, String)> {
+        self.insert_token(user_id, name, scopes, expires_at, TokenSource::Derived, Some(parent_id), now).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_token(
+        &self,
+        user_id: &str,
+        name: &str,
+        scopes: &[Scope],
+        expires_at: Option<UnixSeconds>,
+        source: TokenSource,
+        parent_id: Option<&str>,
+        now: UnixSeconds,
+    ) -> StoreResult<(TokenRecord, String)> {
         let secret = secrets::generate(SecretKind::ApiToken);
         let mut scopes = scopes.to_vec();
         scopes.sort();
@@ -131,8 +160,8 @@ impl Store {
         let scopes_text = encode_scopes(&record.scopes);
         dispatch!(self, pool => {
             sqlx::query(
-                "INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, created_at, expires_at, source) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, created_at, expires_at, source, parent_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&record.id)
             .bind(&secret.hash)
@@ -142,6 +171,7 @@ impl Store {
             .bind(record.created_at)
             .bind(record.expires_at)
             .bind(source.as_str())
+            .bind(parent_id)
             .execute(pool)
             .await?;
         });
@@ -149,7 +179,8 @@ impl Store {
     }
 
     /// Resolves a bearer token. `None` for anything not currently valid: unknown, revoked,
-    /// expired, or belonging to a disabled user. Marks the token as used.
+    /// expired, belonging to a disabled user, or derived from a token that is revoked or
+    /// expired. Marks the token as used.
     pub async fn authenticate_token(
         &self,
         token: &str,
@@ -160,7 +191,9 @@ impl Store {
         }
         let hash = secrets::hash(token);
         let sql = "SELECT t.id, t.token_hash, t.scopes, t.expires_at, t.revoked_at, t.source, t.created_at, u.id AS user_id, \
-                   u.name AS username, u.admin, u.disabled FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                   u.name AS username, u.admin, u.disabled, t.parent_id, p.id AS parent_found, \
+                   p.revoked_at AS parent_revoked_at, p.expires_at AS parent_expires_at \
+                   FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN api_tokens p ON p.id = t.parent_id \
                    WHERE t.token_hash = $1";
         let found = dispatch!(self, pool => {
             let row = sqlx::query(sql).bind(&hash).fetch_optional(pool).await?;
@@ -171,10 +204,19 @@ impl Store {
                     let expires_at: Option<i64> = row.try_get("expires_at")?;
                     let revoked_at: Option<i64> = row.try_get("revoked_at")?;
                     let disabled: bool = row.try_get("disabled")?;
+                    let parent_id: Option<String> = row.try_get("parent_id")?;
+                    let parent_found: Option<String> = row.try_get("parent_found")?;
+                    let parent_revoked_at: Option<i64> = row.try_get("parent_revoked_at")?;
+                    let parent_expires_at: Option<i64> = row.try_get("parent_expires_at")?;
+                    let parent_live = parent_id.is_none()
+                        || (parent_found.is_some()
+                            && parent_revoked_at.is_none()
+                            && parent_expires_at.is_none_or(|at| at > now));
                     let valid = secrets::hashes_equal(&stored_hash, &hash)
                         && revoked_at.is_none()
                         && !disabled
-                        && expires_at.is_none_or(|at| at > now);
+                        && expires_at.is_none_or(|at| at > now)
+                        && parent_live;
                     if valid {
                         let scopes: String = row.try_get("scopes")?;
                         Some(Authenticated {
@@ -185,6 +227,7 @@ impl Store {
                             scopes: decode_scopes(&scopes)?,
                             source: TokenSource::parse(&row.try_get::<String, _>("source")?),
                             created_at: row.try_get("created_at")?,
+                            expires_at,
                         })
                     } else {
                         None
@@ -226,8 +269,21 @@ impl Store {
         Ok(row.map(|(id,)| id))
     }
 
-    /// Revokes token `id` if it belongs to `user_id` (any user's, when `user_id` is `None`).
-    /// Returns false if no such live token exists.
+    /// The account a token secret belongs to, live or not (for counting its second-factor
+    /// attempts).
+    pub async fn token_owner(&self, token: &str) -> StoreResult<Option<String>> {
+        if !secrets::has_prefix(token, SecretKind::ApiToken) {
+            return Ok(None);
+        }
+        let hash = secrets::hash(token);
+        let sql = "SELECT user_id FROM api_tokens WHERE token_hash = $1";
+        let row = dispatch!(self, pool => sqlx::query_as::<_, (String,)>(sql).bind(&hash).fetch_optional(pool).await?);
+        Ok(row.map(|(id,)| id))
+    }
+
+    /// Revokes token `id` if it belongs to `user_id` (any user's, when `user_id` is `None`),
+    /// and every token derived from it, however indirectly. Returns false if no such live token
+    /// exists.
     pub async fn revoke_token(&self, id: &str, user_id: Option<&str>, now: UnixSeconds) -> StoreResult<bool> {
         let affected = dispatch!(self, pool => {
             sqlx::query(
@@ -241,6 +297,21 @@ impl Store {
             .await?
             .rows_affected()
         });
+        if affected == 1 {
+            self.revoke_descendants(id, now).await?;
+        }
         Ok(affected == 1)
+    }
+
+    /// Revokes every live token derived, directly or not, from token `id`.
+    async fn revoke_descendants(&self, id: &str, now: UnixSeconds) -> StoreResult<u64> {
+        let sql = "WITH RECURSIVE tree(id) AS ( \
+                       SELECT id FROM api_tokens WHERE parent_id = $2 \
+                       UNION SELECT t.id FROM api_tokens t JOIN tree ON t.parent_id = tree.id) \
+                   UPDATE api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND id IN (SELECT id FROM tree)";
+        let affected = dispatch!(self, pool => {
+            sqlx::query(sql).bind(now).bind(id).execute(pool).await?.rows_affected()
+        });
+        Ok(affected)
     }
 }

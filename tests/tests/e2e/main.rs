@@ -20,6 +20,8 @@ mod gate_support;
 mod keys;
 mod keys_attacks;
 mod keys_support;
+mod limits;
+mod limits_connections;
 mod npm_client;
 mod npm_writes;
 mod publish;

@@ -62,18 +62,29 @@ impl TestApp {
     /// An app whose relying party trusts the given attestation CAs.
     pub async fn with_trust(backend: Backend, trust: AttestationTrust) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        Some(Self::on_database(db, trust, ManualClock::new(), None).await)
+        Some(Self::on_database(db, trust, ManualClock::new(), None, |_| {}).await)
+    }
+
+    /// An app whose configuration `configure` adjusts (limits, timeouts).
+    pub async fn with_config(backend: Backend, configure: impl FnOnce(&mut AppConfig)) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        Some(Self::on_database(db, AttestationTrust::none(), ManualClock::new(), None, configure).await)
     }
 
     /// A second, independent server instance on the same database (as behind a load balancer).
     pub async fn another_instance(&self) -> TestApp {
         // Same clock, so expiry agrees across the two.
-        // Instances behind one load balancer share the public origin.
+        // Instances behind one load balancer share the public origin and configuration.
+        let mine = self.state.config.clone();
         Self::on_database(
             TestDb::borrowed(&self._db),
             self.state.rp.trust.clone(),
             self.clock.clone(),
             Some(self.origin.clone()),
+            move |config| {
+                config.connections = mine.connections.clone();
+                config.rate_limits = mine.rate_limits.clone();
+            },
         )
         .await
     }
@@ -83,17 +94,21 @@ impl TestApp {
         trust: AttestationTrust,
         clock: ManualClock,
         origin: Option<String>,
+        configure: impl FnOnce(&mut AppConfig),
     ) -> TestApp {
         let store = Store::connect(&db.url).await.expect("connect to test database");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let origin = origin.unwrap_or_else(|| format!("http://localhost:{port}"));
-        let config = AppConfig {
+        let mut config = AppConfig {
             origin: origin.parse().expect("origin"),
             max_json_bytes: 64 * 1024,
             default_policy: tapgate_shared::api::SecondFactor::SecurityKey,
             max_tarball_bytes: 1024 * 1024,
+            connections: Default::default(),
+            rate_limits: Default::default(),
         };
+        configure(&mut config);
         let rp = RelyingParty::new(&config.origin, trust).expect("relying party");
         let state = AppState::new(store, Arc::new(clock.clone()), config, rp);
         let (tx, rx) = oneshot::channel::<()>();

@@ -18,14 +18,17 @@ use tapgate_shared::api::{ApprovalInfo, CreateApproval, FinishApproval, Scope};
 use tapgate_shared::gate_intent::Change;
 
 use crate::auth::AuthUser;
+use crate::bounds;
 use crate::changes::{self, publish::check_new_version};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
+use crate::extract::{ClientIp, Json};
 use crate::gate::GateError;
 use crate::gate::approvals::{self, TapOutcome};
 use crate::gate::roles::Asking;
+use crate::limits::{Attempt, Rule, Subject};
 use crate::names::{validate_package_name, validate_tag, validate_version};
 use crate::state::AppState;
+use crate::throttle;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/approvals", post(create)).route("/approvals/{id}", post(finish).get(show))
@@ -46,6 +49,12 @@ async fn create(
         ));
     }
     let mut tags = body.tags.clone().unwrap_or_else(|| vec!["latest".into()]);
+    if tags.len() > crate::changes::publish::MAX_TAGS_PER_PUBLISH {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            format!("a publish sets at most {} dist-tags", crate::changes::publish::MAX_TAGS_PER_PUBLISH),
+        ));
+    }
     for tag in &tags {
         validate_tag(tag).map_err(|m| ApiError::bad_request(ErrorCode::InvalidName, m))?;
     }
@@ -76,11 +85,22 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResul
     Ok(Json(approvals::info(&state, &approval).await?))
 }
 
+/// A tap. Counted per client address, and per address for the account whose approval it is.
 async fn finish(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     Json(body): Json<FinishApproval>,
 ) -> ApiResult<Response> {
+    throttle::limit(&state, &[Attempt::new(Rule::Taps, Subject::Address(ip))]).await?.keep();
+    let approval = approvals::load(&state, &id).await?;
+    throttle::limit(&state, &[Attempt::new(Rule::TapsAccount, Subject::Account(&approval.requested_by, ip))])
+        .await?
+        .keep();
+    let response = &body.credential.response;
+    bounds::bytes("clientDataJSON", &response.client_data_json, bounds::MAX_CLIENT_DATA_BYTES)?;
+    bounds::bytes("authenticatorData", &response.authenticator_data, bounds::MAX_AUTHENTICATOR_DATA_BYTES)?;
+    bounds::bytes("the signature", &response.signature, bounds::MAX_SIGNATURE_BYTES)?;
     match approvals::finish(&state, &id, &body.credential).await? {
         TapOutcome::Approved(ticket) => Ok(Json(ticket).into_response()),
         TapOutcome::Pending { approvals, required } => Ok((

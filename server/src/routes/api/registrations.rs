@@ -21,13 +21,16 @@ use tracing::instrument;
 
 use super::keys::key_info;
 use crate::auth::{bearer, otp};
+use crate::bounds;
 use crate::ceremonies;
 use crate::changes::keys::{KeyAdd, PendingKey, add_key};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
+use crate::extract::{ClientIp, Json};
+use crate::limits::{Attempt, Rule, Subject};
 use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
 use crate::store::users::User;
+use crate::throttle;
 use crate::webauthn::StoredState;
 
 const KIND: &str = "register";
@@ -63,6 +66,8 @@ impl FromRequestParts<AppState> for Enroller {
         };
         let now = state.now();
         if secrets::has_prefix(credential, SecretKind::Invite) {
+            let ClientIp(ip) = ClientIp::of(&parts.extensions)?;
+            throttle::limit(state, &[Attempt::new(Rule::Invites, Subject::Address(ip))]).await?.keep();
             let invite = state.store.valid_invite(credential, now).await?.ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -133,6 +138,9 @@ async fn finish(
     Json(body): Json<FinishRegistration>,
 ) -> ApiResult<(StatusCode, Json<KeyInfo>)> {
     let name = validate_key_name(&body.name)?.to_string();
+    let response = &body.credential.response;
+    bounds::bytes("clientDataJSON", &response.client_data_json, bounds::MAX_CLIENT_DATA_BYTES)?;
+    bounds::bytes("attestationObject", &response.attestation_object, bounds::MAX_ATTESTATION_BYTES)?;
     let otp = otp(&headers);
     let add = match (otp, &enroller.invite_hash) {
         // The repetition with the ticket: the key is the one the tap approved (its registration

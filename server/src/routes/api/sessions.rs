@@ -16,11 +16,14 @@ use tapgate_shared::ErrorCode;
 use tapgate_shared::api::{AuthenticationChallenge, BeginLogin, FinishLogin, LoginResult, Scope};
 use webauthn_rs_proto::AllowCredentials;
 
+use crate::bounds;
 use crate::ceremonies::{self, AssertionError};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
+use crate::extract::{ClientIp, Json};
+use crate::limits::{Attempt, Rule, Subject};
 use crate::state::AppState;
 use crate::store::tokens::TokenSource;
+use crate::throttle;
 use crate::webauthn::CeremonyFailure;
 use crate::webauthn::StoredState;
 
@@ -88,14 +91,44 @@ fn sign_in_refused() -> ApiError {
     )
 }
 
+/// What a client may name its sign-in token; longer names (a long host name in the CLI's
+/// "tapgate CLI on HOST") are cut to [`bounds::MAX_TOKEN_NAME_CHARS`].
+const MAX_SENT_TOKEN_NAME_CHARS: usize = 300;
+
 async fn begin(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(body): Json<BeginLogin>,
 ) -> ApiResult<(StatusCode, Json<AuthenticationChallenge>)> {
     let username = body.username.trim().to_lowercase();
-    if username.is_empty() || username.len() > 64 {
-        return Err(ApiError::bad_request(ErrorCode::InvalidName, "enter your username"));
+    if username.is_empty() || username.chars().count() > bounds::MAX_USERNAME_CHARS {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidName,
+            format!("enter your username (at most {} characters)", bounds::MAX_USERNAME_CHARS),
+        ));
     }
+    if body.npm_login.as_ref().is_some_and(|id| id.chars().count() > bounds::MAX_LOGIN_ID_CHARS) {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            "this npm login id is not one this registry issues: run `npm login` again",
+        ));
+    }
+    let token_name = match body.token_name.as_deref() {
+        None => None,
+        Some(name) => {
+            let name = bounds::text("the token name", name, MAX_SENT_TOKEN_NAME_CHARS)?;
+            Some(name.chars().take(bounds::MAX_TOKEN_NAME_CHARS).collect::<String>())
+        }
+    };
+    throttle::limit(
+        &state,
+        &[
+            Attempt::new(Rule::SignIn, Subject::Address(ip)),
+            Attempt::new(Rule::SignInAccount, Subject::Account(&username, ip)),
+        ],
+    )
+    .await?
+    .keep();
     if let Some(login_id) = &body.npm_login {
         let pending = state.store.npm_login(login_id).await?;
         if !pending.is_some_and(|l| l.approved_at.is_none() && l.expires_at > state.now()) {
@@ -126,7 +159,7 @@ async fn begin(
     for allowed in &mut options.allow_credentials {
         allowed.transports = None;
     }
-    let context = Context { npm_login: body.npm_login, token_name: body.token_name };
+    let context = Context { npm_login: body.npm_login, token_name };
     let user_id = real_user.as_ref().map(|u| u.id.as_str());
     let ceremony =
         ceremonies::persist(&state, KIND, user_id, &StoredState::Authentication(auth_state), &context)
@@ -136,9 +169,11 @@ async fn begin(
 
 async fn finish(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(ceremony_id): Path<String>,
     Json(body): Json<FinishLogin>,
 ) -> ApiResult<(StatusCode, Json<LoginResult>)> {
+    throttle::limit(&state, &[Attempt::new(Rule::SignIn, Subject::Address(ip))]).await?.keep();
     let ceremony = ceremonies::take(&state, &ceremony_id, KIND).await?;
     let context: Context = ceremonies::decode(&ceremony.context)?;
     let verified = match ceremonies::verify_assertion(

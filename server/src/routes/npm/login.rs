@@ -13,11 +13,14 @@ use serde_json::json;
 use tapgate_shared::ErrorCode;
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ClientIp;
+use crate::limits::{Attempt, Rule, Subject};
 use crate::routes::api::sessions::issue_login_token;
 use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
 use crate::store::npm_logins::LoginPoll;
 use crate::store::tokens::TokenSource;
+use crate::throttle;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -29,7 +32,8 @@ pub fn routes() -> Router<AppState> {
 /// Polling interval suggested to npm, seconds.
 pub const RETRY_AFTER_SECONDS: &str = "1";
 
-async fn start(State(state): State<AppState>) -> ApiResult<Response> {
+async fn start(State(state): State<AppState>, ClientIp(ip): ClientIp) -> ApiResult<Response> {
+    throttle::limit(&state, &[Attempt::new(Rule::NpmLogin, Subject::Address(ip))]).await?.keep();
     let id = secrets::capability_id("npl_");
     let done = secrets::generate(SecretKind::Session);
     state.store.create_npm_login(&id, &done.hash, state.now()).await?;
