@@ -20,6 +20,19 @@ fn screenshot(browser: &mut Browser, name: &str) {
     browser.cmd(json!({ "screenshot": dir.join(format!("{name}.png")).display().to_string() }));
 }
 
+/// How many keys the page's signed-in account has, through the API with the page's token.
+fn http_keys(server: &ServerProcess, browser: &mut Browser) -> usize {
+    let token = browser.cmd(json!({"eval": "sessionStorage.getItem('tapgate-token')"}));
+    let keys: Value = reqwest::blocking::Client::new()
+        .get(server.url("/api/v1/keys"))
+        .bearer_auth(token.as_str().unwrap())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    keys["keys"].as_array().unwrap().len()
+}
+
 #[test]
 fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     let Some(driver) = browser_driver() else { return };
@@ -64,6 +77,39 @@ fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     browser.wait_for("#status[data-state=ok]");
     assert!(browser.text("#keys tbody").contains("desk key"));
     screenshot(&mut browser, "keys");
+    // A second key (a software key, enrolled with a new invite) is removed on the page: the
+    // page shows the change and the browser's key approves it with a tap.
+    let (_, out, _) = server_cli(&data, None, &["--origin", &registry, "user", "invite", "carol", "--json"]);
+    let second_invite =
+        serde_json::from_str::<Value>(&out).unwrap()["invite_url"].as_str().unwrap().to_string();
+    let soft = dir.path().join("soft.key");
+    tapgate::authenticator::open(&tapgate::authenticator::AuthenticatorChoice::Soft(soft.clone())).unwrap();
+    let soft_arg = format!("soft:{}", soft.display());
+    let (status, _, err) = tapgate_tests::process::tapgate_cli(
+        &dir.path().join("cli"),
+        &[
+            "--server",
+            &registry,
+            "--authenticator",
+            &soft_arg,
+            "key",
+            "add",
+            "--invite",
+            &second_invite,
+            "--name",
+            "soft key",
+        ],
+        &[],
+    );
+    assert!(status.success(), "{err}");
+    browser.goto(&format!("{registry}/keys"));
+    browser.wait_for("#keys tbody tr:has-text('soft key')");
+    browser.click("#keys tbody tr:has-text('soft key') button.remove");
+    browser.wait_for("#status[data-state=ok]");
+    assert!(browser.text("#status").contains("Removed the key “soft key”"), "{}", browser.text("#status"));
+    assert!(!browser.text("#keys tbody").contains("soft key"));
+    let keys = http_keys(&server, &mut browser);
+    assert_eq!(keys, 1, "the software key is gone, the browser's key stays");
     // Signing out revokes the page's token on the server.
     let page_token = browser.cmd(json!({"eval": "sessionStorage.getItem('tapgate-token')"}));
     let page_token = page_token.as_str().unwrap().to_string();

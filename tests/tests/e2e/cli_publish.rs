@@ -159,4 +159,38 @@ fn publish_approve_verify_and_owners_with_the_cli() {
     assert_eq!(resp.status(), 201);
     let (status, _, err) = alice(&["approve", auth_url]);
     assert!(!status.success() && err.contains("is used"), "{err}");
+
+    // Releases: each change approved with alice's tap after the CLI showed it in words.
+    let get = |path: &str| http.get(server.url(path)).send().unwrap();
+    let (status, out, err) = alice(&["dist-tag", "add", "@acme/widget@1.0.0", "beta"]);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("Point the new tag `beta` of @acme/widget at 1.0.0"), "{err}");
+    assert!(out.contains("beta: 1.0.0") && out.contains("latest: 1.1.0"), "{out}");
+    let (status, out, _) = bob(&["dist-tag", "ls", "@acme/widget"]);
+    assert!(status.success() && out.contains("beta: 1.0.0"), "{out}");
+    let (status, _, err) = bob(&["dist-tag", "rm", "@acme/widget", "beta"]);
+    assert!(!status.success() && err.contains("not a maintainer"), "bob was removed: {err}");
+    let (status, out, err) = alice(&["dist-tag", "rm", "@acme/widget", "beta"]);
+    assert!(status.success() && !out.contains("beta"), "{out}{err}");
+    let (status, _, err) = alice(&["deprecate", "@acme/widget@1.0.0", "use 1.1"]);
+    assert!(status.success(), "{err}");
+    let manifest: Value = get("/@acme%2fwidget/1.0.0").json().unwrap();
+    assert_eq!(manifest["deprecated"], "use 1.1");
+    let (status, _, err) = alice(&["deprecate", "@acme/widget@1.0.0", "use 1.1"]);
+    assert!(!status.success() && err.contains("nothing to change"), "{err}");
+    let (status, _, err) = alice(&["undeprecate", "@acme/widget@1.0.0"]);
+    assert!(status.success(), "{err}");
+    let manifest: Value = get("/@acme%2fwidget/1.0.0").json().unwrap();
+    assert!(manifest.get("deprecated").is_none(), "{manifest}");
+    let (status, out, err) = alice(&["unpublish", "@acme/widget@1.1.0"]);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("never be published again"), "{out}");
+    assert_eq!(get("/@acme%2fwidget/1.1.0").status(), 404);
+    let tags: Value = get("/-/package/@acme%2fwidget/dist-tags").json().unwrap();
+    assert_eq!(tags["latest"], "1.0.0", "latest moves to the highest version left");
+    let (status, _, err) = alice(&["publish", pkg2.to_str().unwrap()]);
+    assert!(!status.success() && err.contains("never reused"), "{err}");
+    let (status, _, err) = alice(&["unpublish", "@acme/widget", "--all"]);
+    assert!(status.success(), "{err}");
+    assert_eq!(get("/@acme%2fwidget").status(), 404);
 }
