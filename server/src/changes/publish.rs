@@ -7,7 +7,7 @@ use super::{Actor, admit, log_accepted};
 use crate::gate::roles::Asking;
 use crate::gate::{GateError, committed};
 use crate::publish::packument::{Upload, stored_manifest};
-use crate::publish::served::MAX_STORED_MANIFEST_BYTES;
+use crate::publish::served::{MAX_STORED_MANIFEST_BYTES, abbreviate};
 use crate::state::AppState;
 use crate::store::packages::PublishRecord;
 
@@ -58,7 +58,9 @@ pub async fn publish(
     check_new_version(state, &upload.name, &upload.version).await?;
     let change = change_of(upload)?;
     let admitted = admit(state, actor, &upload.name, Asking::Publish, change, otp).await?;
-    let manifest = stored_manifest(upload, &state.config.url("")).to_string();
+    let manifest_value = stored_manifest(upload, &state.config.url(""));
+    let manifest = manifest_value.to_string();
+    let abbreviated = abbreviate(&manifest_value).to_string();
     if manifest.len() > MAX_STORED_MANIFEST_BYTES {
         return Err(GateError::TooLarge(format!(
             "package.json of {}@{} is {} bytes; this registry stores at most {MAX_STORED_MANIFEST_BYTES} bytes of metadata per version: move large fields (readme, data) into files",
@@ -74,6 +76,7 @@ pub async fn publish(
         package: &upload.name,
         version: &upload.version,
         manifest: &manifest,
+        abbreviated: &abbreviated,
         tarball: &upload.tarball,
         integrity: &upload.integrity,
         shasum: &upload.shasum,

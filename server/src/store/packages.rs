@@ -30,13 +30,15 @@ pub struct VersionRow {
     /// The deprecation message, if deprecated.
     pub deprecated: Option<String>,
     pub unpublished_at: Option<UnixSeconds>,
+    /// The abbreviated manifest installers read (NULL for versions published before it was kept).
+    pub abbreviated: Option<String>,
 }
 
 macro_rules! select_versions {
     ($rest:literal) => {
         concat!(
             "SELECT version, manifest, integrity, shasum, size, published_at, approval_id, deprecated, \
-             unpublished_at FROM versions ",
+             unpublished_at, abbreviated FROM versions ",
             $rest
         )
     };
@@ -48,6 +50,8 @@ pub struct PublishRecord<'a> {
     pub package: &'a str,
     pub version: &'a str,
     pub manifest: &'a str,
+    /// The abbreviated manifest, stored beside the full one.
+    pub abbreviated: &'a str,
     pub tarball: &'a [u8],
     pub integrity: &'a str,
     pub shasum: &'a str,
@@ -157,7 +161,7 @@ impl Store {
             }
             let inserted = sqlx::query(
                 "INSERT INTO versions (package, version, manifest, integrity, shasum, size, published_by, \
-                 published_at, approval_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 published_at, approval_id, abbreviated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(p.package)
             .bind(p.version)
@@ -168,6 +172,7 @@ impl Store {
             .bind(g.actor)
             .bind(g.now)
             .bind(g.tap.map(|t| t.approval_id))
+            .bind(p.abbreviated)
             .execute(&mut *tx)
             .await;
             match inserted.map_err(StoreError::from) {

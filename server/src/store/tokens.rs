@@ -42,6 +42,9 @@ impl TokenSource {
     }
 }
 
+/// How fresh a token's `last_used_at` is kept: a request writes it only when it is older.
+pub const LAST_USED_RESOLUTION_SECONDS: i64 = 3600;
+
 /// A token's stored facts (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -180,7 +183,7 @@ impl Store {
 
     /// Resolves a bearer token. `None` for anything not currently valid: unknown, revoked,
     /// expired, belonging to a disabled user, or derived from a token that is revoked or
-    /// expired. Marks the token as used.
+    /// expired. Marks the token as used (to the hour).
     pub async fn authenticate_token(
         &self,
         token: &str,
@@ -191,15 +194,18 @@ impl Store {
         }
         let hash = secrets::hash(token);
         let sql = "SELECT t.id, t.token_hash, t.scopes, t.expires_at, t.revoked_at, t.source, t.created_at, u.id AS user_id, \
-                   u.name AS username, u.admin, u.disabled, t.parent_id, p.id AS parent_found, \
+                   u.name AS username, u.admin, u.disabled, t.parent_id, t.last_used_at, p.id AS parent_found, \
                    p.revoked_at AS parent_revoked_at, p.expires_at AS parent_expires_at \
                    FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN api_tokens p ON p.id = t.parent_id \
                    WHERE t.token_hash = $1";
+        let mut stale_use = false;
         let found = dispatch!(self, pool => {
             let row = sqlx::query(sql).bind(&hash).fetch_optional(pool).await?;
             match row {
                 None => None,
                 Some(row) => {
+                    let last_used_at: Option<i64> = row.try_get("last_used_at")?;
+                    stale_use = last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_SECONDS);
                     let stored_hash: String = row.try_get("token_hash")?;
                     let expires_at: Option<i64> = row.try_get("expires_at")?;
                     let revoked_at: Option<i64> = row.try_get("revoked_at")?;
@@ -235,7 +241,9 @@ impl Store {
                 }
             }
         });
-        if let Some(auth) = &found {
+        // Recording use is a write: done at most once per LAST_USED_RESOLUTION_SECONDS per token,
+        // not on every request.
+        if let Some(auth) = found.as_ref().filter(|_| stale_use) {
             dispatch!(self, pool => {
                 sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                     .bind(now)

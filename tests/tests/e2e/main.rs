@@ -28,6 +28,7 @@ mod packument_memory;
 mod publish;
 mod publish_attacks;
 mod publish_support;
+mod read_path;
 mod server_process;
 mod store;
 mod store_gate;

@@ -96,6 +96,11 @@ async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
     let listed = store.list_tokens(&alice.id, NOW + 1).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].last_used_at, Some(NOW), "authentication marks the token used");
+    // Later uses within the hour write nothing; after it, the mark moves.
+    store.authenticate_token(&secret, NOW + 600).await.unwrap().unwrap();
+    assert_eq!(store.list_tokens(&alice.id, NOW + 601).await.unwrap()[0].last_used_at, Some(NOW));
+    store.authenticate_token(&secret, NOW + 3600).await.unwrap().unwrap();
+    assert_eq!(store.list_tokens(&alice.id, NOW + 3601).await.unwrap()[0].last_used_at, Some(NOW + 3600));
 
     // A near miss (one character changed) is not accepted.
     let mut near = secret.clone();

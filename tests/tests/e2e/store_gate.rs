@@ -181,6 +181,7 @@ impl<'a> TestPublish<'a> {
             package: self.package,
             version: self.version,
             manifest: "{}",
+            abbreviated: "{}",
             tarball: b"tarball",
             integrity: "sha512-x",
             shasum: "s",

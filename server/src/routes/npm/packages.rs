@@ -5,18 +5,22 @@ use crate::extract::Path;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 use tapgate_shared::ErrorCode;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{Predicate, SizeAbove};
 
 use crate::error::{ApiError, ApiResult};
-use crate::publish::served::{packument, served_manifest};
+use crate::publish::served::{Form, etag, packument, served_manifest};
 use crate::state::AppState;
 
 pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
-    Router::new()
+    // Packuments and manifests are gzipped for clients that accept it (npm, yarn and pnpm all
+    // do); tarballs are gzip already.
+    let compressed = Router::new()
         .route(
             "/{name}",
             get(get_packument)
@@ -25,8 +29,17 @@ pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
         )
         .route("/{first}/{second}", get(get_two_segments))
         .route("/{scope}/{name}/{spec}", get(get_scoped_version))
+        .layer(CompressionLayer::new().gzip(true).compress_when(SizeAbove::new(1024).and(successful)));
+    Router::new()
+        .merge(compressed)
         .route("/{name}/-/{file}", get(get_tarball))
         .route("/{scope}/{name}/-/{file}", get(get_scoped_tarball))
+}
+
+/// Only successful answers are compressed: errors stay plain for the layer that rewrites them for
+/// npm, and they are small.
+fn successful(status: StatusCode, _: axum::http::Version, _: &HeaderMap, _: &axum::http::Extensions) -> bool {
+    status.is_success()
 }
 
 pub fn package_not_found(name: &str) -> ApiError {
@@ -43,8 +56,35 @@ fn json_response(value: &Value) -> Response {
     resp
 }
 
-/// The packument of `name` as JSON text in pieces, or 404.
-pub async fn load_packument(state: &AppState, name: &str) -> ApiResult<Vec<bytes::Bytes>> {
+/// The form a request asks for: npm's abbreviated packument when its `Accept` names it first.
+fn form_of(headers: &HeaderMap) -> Form {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let first = accept.split(',').next().unwrap_or("").split(';').next().unwrap_or("").trim();
+    if first.eq_ignore_ascii_case(Form::Abbreviated.content_type()) { Form::Abbreviated } else { Form::Full }
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, as for GET).
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "*" || v.split(',').any(|t| bare(t) == bare(etag)))
+}
+
+fn validated(mut resp: Response, etag: &str, vary: bool) -> Response {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        resp.headers_mut().insert(header::ETAG, value);
+    }
+    if vary {
+        resp.headers_mut().insert(header::VARY, HeaderValue::from_static("accept, accept-encoding"));
+    }
+    resp
+}
+
+/// The packument of `name` in `form`, or `304` when the client's copy is current, or 404.
+pub async fn packument_response(state: &AppState, name: &str, headers: &HeaderMap) -> ApiResult<Response> {
+    let form = form_of(headers);
     let package = state.store.package(name).await?.ok_or_else(|| package_not_found(name))?;
     let versions = state.store.versions(name).await?;
     if versions.iter().all(|v| v.unpublished_at.is_some()) {
@@ -52,30 +92,37 @@ pub async fn load_packument(state: &AppState, name: &str) -> ApiResult<Vec<bytes
     }
     let tags = state.store.dist_tags(name).await?;
     let maintainers: Vec<String> = state.store.maintainers(name).await?.into_iter().map(|(_, n)| n).collect();
-    Ok(packument(name, versions, &tags, &maintainers, package.created_at, package.modified_at))
-}
-
-fn json_text_response(pieces: Vec<bytes::Bytes>) -> Response {
+    let etag = etag(name, &versions, &tags, &maintainers, package.modified_at, form);
+    if not_modified(headers, &etag) {
+        return Ok(validated(StatusCode::NOT_MODIFIED.into_response(), &etag, true));
+    }
+    let pieces =
+        packument(name, versions, &tags, &maintainers, package.created_at, package.modified_at, form);
     let length: usize = pieces.iter().map(bytes::Bytes::len).sum();
     let stream = futures_util::stream::iter(pieces.into_iter().map(Ok::<_, std::convert::Infallible>));
     let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(form.content_type()));
     resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    Ok(validated(resp, &etag, true))
 }
 
-async fn get_packument(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(json_text_response(load_packument(&state, &name).await?))
+async fn get_packument(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    packument_response(&state, &name, &headers).await
 }
 
 /// `/@scope/name` (a packument) or `/name/<version|tag>` (one manifest).
 async fn get_two_segments(
     State(state): State<AppState>,
     Path((first, second)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     if first.starts_with('@') && !first.contains('/') {
-        return Ok(json_text_response(load_packument(&state, &format!("{first}/{second}")).await?));
+        return packument_response(&state, &format!("{first}/{second}"), &headers).await;
     }
     version_manifest(&state, &first, &second).await
 }
@@ -109,18 +156,20 @@ async fn version_manifest(state: &AppState, name: &str, spec: &str) -> ApiResult
 async fn get_tarball(
     State(state): State<AppState>,
     Path((name, file)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    tarball(&state, &name, &file).await
+    tarball(&state, &name, &file, &headers).await
 }
 
 async fn get_scoped_tarball(
     State(state): State<AppState>,
     Path((scope, name, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     if !scope.starts_with('@') {
         return Err(ApiError::not_found(format!("no such endpoint: /{scope}/{name}/-/{file}")));
     }
-    tarball(&state, &format!("{scope}/{name}"), &file).await
+    tarball(&state, &format!("{scope}/{name}"), &file, &headers).await
 }
 
 /// The version a tarball file name (`<bare name>-<version>.tgz`) stands for.
@@ -132,18 +181,26 @@ pub fn version_of_tarball<'a>(name: &str, file: &'a str) -> ApiResult<&'a str> {
         .ok_or_else(|| ApiError::not_found(format!("{file:?} is not a tarball name of {name}")))
 }
 
-async fn tarball(state: &AppState, name: &str, file: &str) -> ApiResult<Response> {
+async fn tarball(state: &AppState, name: &str, file: &str, headers: &HeaderMap) -> ApiResult<Response> {
     let version = version_of_tarball(name, file)?;
-    let bytes = state.store.tarball(name, version).await?.ok_or_else(|| {
+    let gone = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
             ErrorCode::PackageNotFound,
             format!("{name}@{version} is not in this registry"),
         )
-    })?;
+    };
+    // A tarball never changes: its integrity is its validator, checked before its bytes are read.
+    let row =
+        state.store.version(name, version).await?.filter(|v| v.unpublished_at.is_none()).ok_or_else(gone)?;
+    let etag = format!("\"{}\"", row.integrity);
+    if not_modified(headers, &etag) {
+        return Ok(validated(StatusCode::NOT_MODIFIED.into_response(), &etag, false));
+    }
+    let bytes = state.store.tarball(name, version).await?.ok_or_else(gone)?;
     let mut resp = Response::new(Body::from(bytes));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
-    Ok(resp)
+    Ok(validated(resp, &etag, false))
 }
