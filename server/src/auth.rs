@@ -76,6 +76,9 @@ impl FromRequestParts<AppState> for AuthUser {
         match state.store.authenticate_token(token, state.now()).await? {
             Some(auth) => {
                 tracing::Span::current().record("token_id", auth.token_id.as_str());
+                if let Some(slot) = parts.extensions.get::<crate::observe::RequestUser>() {
+                    slot.set(&auth.username);
+                }
                 Ok(AuthUser(auth))
             }
             None => Err(ApiError::unauthorized(

@@ -36,6 +36,9 @@ pub struct GlobalArgs {
     /// relying-party id [default: http://localhost:PORT]
     #[arg(long, env = "TAPGATE_ORIGIN", global = true)]
     pub origin: Option<String>,
+    /// Log lines as `text` (for people) or `json` (one object per line, for log shippers)
+    #[arg(long, env = "TAPGATE_LOG_FORMAT", global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +83,10 @@ pub struct ServeArgs {
     pub attestation_aaguids: Vec<uuid::Uuid>,
     #[command(flatten)]
     pub limits: Box<limits::LimitArgs>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges);
+    /// repeat or comma-separate. Without it, the connection's address is the client's.
+    #[arg(long = "trusted-proxy", env = "TAPGATE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +151,7 @@ pub struct FileConfig {
     pub max_tarball_bytes: Option<usize>,
     /// Connections, timeouts and rate limits.
     pub limits: Option<limits::LimitsFile>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Resolved settings.
@@ -162,6 +170,7 @@ pub struct Settings {
     pub max_tarball_bytes: usize,
     pub connections: crate::connections::ConnectionLimits,
     pub rate_limits: crate::limits::RateLimits,
+    pub trusted_proxies: Vec<crate::observe::IpRange>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -178,6 +187,7 @@ impl std::fmt::Debug for Settings {
             .field("max_tarball_bytes", &self.max_tarball_bytes)
             .field("connections", &self.connections)
             .field("rate_limits", &self.rate_limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -225,7 +235,17 @@ impl Settings {
         let max_tarball_bytes =
             serve.max_tarball_bytes.or(file.max_tarball_bytes).unwrap_or(DEFAULT_MAX_TARBALL_BYTES);
         let (connections, rate_limits) = limits::resolve(&serve.limits, file.limits.unwrap_or_default())?;
+        let proxies = if serve.trusted_proxies.is_empty() {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            serve.trusted_proxies.clone()
+        };
+        let trusted_proxies = proxies
+            .iter()
+            .map(|p| crate::observe::IpRange::parse(p).map_err(|e| format!("invalid --trusted-proxy: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
+            trusted_proxies,
             connections,
             rate_limits,
             default_policy,

@@ -105,6 +105,7 @@ impl IntoResponse for ApiError {
             obj.extend(extra);
         }
         let mut response = (self.status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(crate::observe::RefusalCode(self.code));
         if self.status.is_client_error()
             && let Ok(value) = HeaderValue::from_str(&notice)
         {

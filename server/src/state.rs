@@ -32,6 +32,8 @@ pub struct AppConfig {
     pub connections: crate::connections::ConnectionLimits,
     /// Rate limits on sign-ins, second factors and invites.
     pub rate_limits: crate::limits::RateLimits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::observe::IpRange>,
 }
 
 impl AppConfig {

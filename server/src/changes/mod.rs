@@ -72,6 +72,8 @@ pub async fn admit_under(
 
 /// Logs an accepted change once, with how it was authorized.
 pub fn log_accepted(admitted: &Admitted, actor: &Actor) {
+    let evidence = if admitted.evidence.is_tap() { "tap" } else { "token" };
+    crate::metrics::record_gate(admitted.intent.change.action(), "accepted", evidence);
     tracing::info!(
         subject = %admitted.package,
         action = admitted.intent.change.action(),

@@ -31,6 +31,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
         max_tarball_bytes: settings.max_tarball_bytes,
         connections: settings.connections.clone(),
         rate_limits: settings.rate_limits.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
     };
     let rp = RelyingParty::new(&origin, trust)?;
     tracing::info!(

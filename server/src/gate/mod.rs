@@ -168,8 +168,40 @@ pub struct Request<'a> {
     pub payload: Option<&'a str>,
 }
 
+impl GateError {
+    /// A stable name for the outcome, for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            GateError::TapRequired(_) => "tap_required",
+            GateError::NoUsableKey(_) => "no_usable_key",
+            GateError::Forbidden(_) => "forbidden",
+            GateError::NotFound(_) => "not_found",
+            GateError::InvalidTicket(_) => "invalid_ticket",
+            GateError::ApprovalGone(_) => "approval_gone",
+            GateError::Conflict(_) => "conflict",
+            GateError::VersionExists(_) => "version_exists",
+            GateError::KeyAlreadyEnrolled(_) => "key_already_enrolled",
+            GateError::TooLarge(_) => "too_large",
+            GateError::Invalid(_) => "invalid",
+            GateError::InvalidInvite(_) => "invalid_invite",
+            GateError::Key(_) => "key_refused",
+            GateError::Store(_) => "store",
+            GateError::Corrupt(_) => "corrupt",
+        }
+    }
+}
+
 /// Decides what `request` needs and answers the evidence it carries, or why it cannot go on.
 pub async fn admit(state: &AppState, request: &Request<'_>) -> Result<Evidence, GateError> {
+    let result = admit_unrecorded(state, request).await;
+    if let Err(e) = &result {
+        let outcome = if matches!(e, GateError::TapRequired(_)) { "tap_required" } else { "refused" };
+        crate::metrics::record_gate(request.intent.change.action(), outcome, e.reason());
+    }
+    result
+}
+
+async fn admit_unrecorded(state: &AppState, request: &Request<'_>) -> Result<Evidence, GateError> {
     let need = requirement(&request.policy.policy, &request.intent.change, request.role);
     if need.taps == 0 {
         return Ok(Evidence::PolicyAllowsToken);

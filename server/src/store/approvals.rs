@@ -174,6 +174,13 @@ impl Store {
         })
     }
 
+    /// Approvals waiting for taps.
+    pub async fn count_pending_approvals(&self, now: UnixSeconds) -> StoreResult<i64> {
+        let sql = "SELECT COUNT(*) FROM approvals WHERE approved_at IS NULL AND used_at IS NULL AND expires_at > $1";
+        let (n,): (i64,) = dispatch!(self, pool => sqlx::query_as(sql).bind(now).fetch_one(pool).await?);
+        Ok(n)
+    }
+
     /// The taps recorded on an approval, in order.
     pub async fn approval_signatures(&self, approval_id: &str) -> StoreResult<Vec<ApprovalSignature>> {
         let sql = "SELECT approval_id, user_id, key_id, credential_id, credential_public_key, client_data_json, \

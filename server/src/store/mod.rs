@@ -175,6 +175,11 @@ impl Store {
         Ok(())
     }
 
+    /// (open, idle, maximum) connections of the pool.
+    pub fn pool_stats(&self) -> (u32, u32, u32) {
+        dispatch!(self, pool => (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX), pool.options().get_max_connections()))
+    }
+
     /// Closes every connection (waits for queries in flight).
     pub async fn close(&self) {
         dispatch!(self, pool => pool.close().await)

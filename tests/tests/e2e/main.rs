@@ -24,6 +24,7 @@ mod limits;
 mod limits_connections;
 mod npm_client;
 mod npm_writes;
+mod observe;
 mod packument_memory;
 mod publish;
 mod publish_attacks;

@@ -107,6 +107,7 @@ impl TestApp {
             max_tarball_bytes: 1024 * 1024,
             connections: Default::default(),
             rate_limits: Default::default(),
+            trusted_proxies: Vec::new(),
         };
         configure(&mut config);
         let rp = RelyingParty::new(&config.origin, trust).expect("relying party");
