@@ -26,6 +26,7 @@ mod npm_client;
 mod npm_writes;
 mod publish;
 mod publish_attacks;
+mod publish_details;
 mod publish_support;
 mod server_process;
 mod store;
