@@ -25,11 +25,14 @@ pub struct Expected {
     pub change: Change,
     /// Who asked (the signed-in user), when known.
     pub requested_by: Option<String>,
+    /// For a publish: what the tarball packed here holds and changes, computed here and shown
+    /// before the tap instead of the registry's description (informational, never checked).
+    pub details: Option<tapgate_shared::publish_diff::PublishDiff>,
 }
 
 impl Expected {
     pub fn new(subject: &str, change: Change) -> Self {
-        Self { subject: subject.to_string(), change, requested_by: None }
+        Self { subject: subject.to_string(), change, requested_by: None, details: None }
     }
 
     /// Whether `intent` is this change. Where the registry fills in state the client cannot know
@@ -116,6 +119,8 @@ pub async fn tap(g: &Global, info: &ApprovalInfo, expected: Option<&Expected>) -
     let origin = ceremony::origin_of(&g.server)?;
     eprintln!("Approve on {}: {}", origin, intent.describe());
     eprintln!("  requested by {}", intent.requested_by);
+    let local = expected.and_then(|e| e.details.as_ref());
+    eprint!("{}", crate::describe::lines(&intent, info.details.as_ref(), local));
     let options = info.public_key.as_ref().context("the approval is not pending any more")?;
     let credential = ceremony::assert(&g.authenticator, options, &origin).await?;
     let client = Client::new(&g.server, None)?;

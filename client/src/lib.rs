@@ -7,6 +7,7 @@ pub mod ceremony;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
+pub mod describe;
 pub mod gated;
 pub mod keyring;
 pub mod output;

@@ -1,5 +1,5 @@
 //! Turning a directory into the tarball npm would publish (by running `npm pack`), and reading
-//! a tarball's `package.json`.
+//! a tarball's `package.json` and file list.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -7,6 +7,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tapgate_shared::publish_diff::PackageFile;
 
 /// A tarball ready to publish.
 pub struct Packed {
@@ -70,4 +72,57 @@ pub fn read_manifest(tarball: &[u8]) -> Result<serde_json::Map<String, Value>> {
         }
     }
     bail!("the tarball has no package.json at its top level")
+}
+
+/// More entries than this are not read (the registry refuses such tarballs anyway).
+const MAX_ENTRIES: usize = 100_000;
+
+/// The regular files of a gzipped tarball as npm unpacks them (the top folder stripped), with
+/// sizes and content hashes; and its top-level `package.json`, parsed.
+pub fn contents(tarball: &[u8]) -> Result<(serde_json::Map<String, Value>, Vec<PackageFile>)> {
+    let gz = flate2::read::GzDecoder::new(tarball).take(512 * 1024 * 1024);
+    let mut archive = tar::Archive::new(gz);
+    let mut files = Vec::new();
+    let mut manifest = None;
+    for entry in archive.entries().context("not a gzipped tarball")? {
+        let mut entry = entry.context("corrupt tarball")?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        if files.len() >= MAX_ENTRIES {
+            bail!("the tarball holds more than {MAX_ENTRIES} files");
+        }
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let Some((_, inside)) = path.split_once('/') else { continue };
+        let inside = inside.to_string();
+        let mut hasher = Sha256::new();
+        let mut body = Vec::new();
+        let size = entry.size();
+        if inside == "package.json" {
+            (&mut entry).take(1024 * 1024).read_to_end(&mut body)?;
+            hasher.update(&body);
+        } else {
+            std::io::copy(&mut entry, &mut HashWriter(&mut hasher))?;
+        }
+        if inside == "package.json" {
+            let json: Value = serde_json::from_slice(&body).context("package.json is not JSON")?;
+            manifest = Some(json.as_object().cloned().context("package.json is not an object")?);
+        }
+        files.push(PackageFile { path: inside, size, sha256: hex::encode(hasher.finalize()) });
+    }
+    let manifest = manifest.context("the tarball has no package.json at its top level")?;
+    Ok((manifest, files))
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -42,7 +42,7 @@ impl AuthUser {
             .filter(|u| !u.disabled)
             .ok_or_else(|| ApiError::unauthorized("your account no longer exists or is disabled"))?;
         let admin = self.require(Scope::Admin).is_ok();
-        Ok(crate::changes::Actor { user, admin })
+        Ok(crate::changes::Actor { user, admin, origin: crate::gate::Origin::default() })
     }
 }
 

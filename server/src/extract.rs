@@ -106,3 +106,22 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
         Self::of(&parts.extensions)
     }
 }
+
+/// Where a request came from, for the gate to show with an approval: the connection's address
+/// (see [`ClientIp`]) and the `User-Agent` the client sent.
+#[derive(Debug, Clone)]
+pub struct RequestOrigin(pub crate::gate::Origin);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        let ClientIp(ip) = ClientIp::of(&parts.extensions)?;
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .filter(|v| !v.trim().is_empty());
+        Ok(RequestOrigin(crate::gate::Origin { ip: Some(ip), user_agent }))
+    }
+}

@@ -87,40 +87,8 @@ pub fn validate_version(version: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Orders two valid versions as semantic versioning does (a prerelease sorts before its
-/// release; prerelease identifiers compare numerically when both are numbers).
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    fn split(v: &str) -> (Vec<u64>, Option<&str>) {
-        let main = v.split('+').next().unwrap_or(v);
-        let (core, pre) = match main.split_once('-') {
-            Some((c, p)) => (c, Some(p)),
-            None => (main, None),
-        };
-        (core.split('.').map(|n| n.parse().unwrap_or(0)).collect(), pre)
-    }
-    let ((ca, pa), (cb, pb)) = (split(a), split(b));
-    ca.cmp(&cb).then_with(|| match (pa, pb) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (Some(x), Some(y)) => {
-            let (xs, ys): (Vec<&str>, Vec<&str>) = (x.split('.').collect(), y.split('.').collect());
-            for (i, j) in xs.iter().zip(&ys) {
-                let ord = match (i.parse::<u64>(), j.parse::<u64>()) {
-                    (Ok(m), Ok(n)) => m.cmp(&n),
-                    (Ok(_), Err(_)) => Ordering::Less,
-                    (Err(_), Ok(_)) => Ordering::Greater,
-                    (Err(_), Err(_)) => i.cmp(j),
-                };
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
-            xs.len().cmp(&ys.len())
-        }
-    })
-}
+/// Orders two valid versions as semantic versioning does (shared with the CLI).
+pub use tapgate_shared::publish_diff::compare_versions;
 
 /// Checks a dist-tag: not empty, not a version, URL-safe.
 pub fn validate_tag(tag: &str) -> Result<(), String> {

@@ -224,6 +224,30 @@ pub struct ApprovalInfo {
     pub approvals: u32,
     #[serde(default)]
     pub required: u32,
+    /// What the approver should see besides the intent: where the request came from and, for a
+    /// publish, what the tarball holds and changes. Informational: the intent is what binds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<ApprovalDetails>,
+}
+
+/// Recorded when an intent is created, shown with its approval.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalDetails {
+    /// The registry's host, as configured (compare it with the address bar).
+    #[serde(default)]
+    pub registry: String,
+    /// When the change was asked for, RFC 3339.
+    #[serde(default)]
+    pub requested_at: String,
+    /// The address the request came from.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// The client that sent it (its `User-Agent`), clipped.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// For a publish whose tarball the registry received: what it holds and changes.
+    #[serde(default)]
+    pub publish: Option<crate::publish_diff::PublishDiff>,
 }
 
 /// `POST /api/v1/approvals/{id}`

@@ -10,5 +10,6 @@ pub mod error;
 pub mod gate_intent;
 pub mod intent;
 pub mod public_key;
+pub mod publish_diff;
 
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};

@@ -8,7 +8,8 @@
 //
 // Commands: {"goto": URL} · {"fill": SEL, "value": TEXT} · {"click": SEL} ·
 // {"waitFor": SEL, "timeoutMs": N} · {"text": SEL} · {"url": true} · {"eval": JS_EXPRESSION} ·
-// {"screenshot": PATH} · {"credentials": true} · {"console": true} · {"quit": true}
+// {"screenshot": PATH} · {"credentials": true} · {"console": true} ·
+// {"viewport": {"width": W, "height": H}} · {"quit": true}
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
 import os from 'node:os';
@@ -48,6 +49,7 @@ async function run(cmd) {
   if (cmd.screenshot) { await page.screenshot({ path: cmd.screenshot, fullPage: true }); return cmd.screenshot; }
   if (cmd.credentials) { return (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials; }
   if (cmd.console) { return consoleLines; }
+  if (cmd.viewport) { await page.setViewportSize(cmd.viewport); return page.viewportSize(); }
   throw new Error('unknown command: ' + JSON.stringify(cmd));
 }
 

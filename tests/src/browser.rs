@@ -65,6 +65,11 @@ impl Browser {
         self.cmd(json!({ "waitFor": selector, "timeoutMs": 20000 }));
     }
 
+    /// Resizes the page's viewport (CSS pixels), e.g. 390×844 for a phone.
+    pub fn viewport(&mut self, width: u32, height: u32) {
+        self.cmd(json!({ "viewport": { "width": width, "height": height } }));
+    }
+
     pub fn text(&mut self, selector: &str) -> String {
         self.cmd(json!({ "text": selector })).as_str().unwrap_or_default().to_string()
     }

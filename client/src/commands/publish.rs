@@ -49,7 +49,7 @@ pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
     });
     // The key signs only this: the tarball packed here (its integrity computed here), this
     // version, this tag.
-    let expected = Expected::new(
+    let mut expected = Expected::new(
         &name,
         Change::Publish {
             version: version.clone(),
@@ -57,6 +57,12 @@ pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
             tags: vec![args.tag.clone()],
         },
     );
+    // Shown before the tap: what this tarball changes, computed here rather than taken from the
+    // registry.
+    match crate::describe::local_publish_diff(&client, &name, &version, &packed.bytes).await {
+        Ok(diff) => expected.details = Some(diff),
+        Err(e) => eprintln!("warning: cannot list what this tarball changes: {e:#}"),
+    }
     let path = format!("/{}", encode_name(&name));
     gated::send(g, &client, Some(&expected), |otp| {
         with_otp(client.request(Method::PUT, &path).json(&body), otp)

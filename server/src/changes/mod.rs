@@ -21,6 +21,25 @@ use crate::store::users::User;
 pub struct Actor {
     pub user: User,
     pub admin: bool,
+    /// Where the request came from, when the route recorded it (shown to approvers).
+    pub origin: gate::Origin,
+}
+
+impl Actor {
+    /// The same actor, asking from `origin`.
+    pub fn with_origin(self, origin: gate::Origin) -> Self {
+        Self { origin, ..self }
+    }
+}
+
+/// What the actor asks for: under what authority, which change, with which `npm-otp`, and for a
+/// publish the uploaded tarball (described to approvers, never evidence).
+#[derive(Debug)]
+pub struct Asked<'a> {
+    pub asking: Asking,
+    pub change: Change,
+    pub otp: Option<&'a str>,
+    pub tarball: Option<&'a [u8]>,
 }
 
 /// An intent the gate admitted, with what its commit re-checks.
@@ -63,9 +82,30 @@ pub async fn admit_under(
     change: Change,
     otp: Option<&str>,
 ) -> Result<Admitted, GateError> {
+    admit_asked(state, actor, package, policy, Asked { asking, change, otp, tarball: None }).await
+}
+
+/// [`admit_under`], with everything the actor asked for.
+pub async fn admit_asked(
+    state: &AppState,
+    actor: &Actor,
+    package: &str,
+    policy: PolicyInForce,
+    asked: Asked<'_>,
+) -> Result<Admitted, GateError> {
+    let Asked { asking, change, otp, tarball } = asked;
     let role = role_for(state, &actor.user, actor.admin, package, &policy, asking).await?;
     let intent = GateIntent { subject: package.to_string(), requested_by: actor.user.name.clone(), change };
-    let request = Request { actor: &actor.user, intent: &intent, policy: &policy, role, otp, payload: None };
+    let request = Request {
+        actor: &actor.user,
+        intent: &intent,
+        policy: &policy,
+        role,
+        otp,
+        payload: None,
+        origin: Some(&actor.origin),
+        tarball,
+    };
     let evidence = gate::admit(state, &request).await?;
     Ok(Admitted { package: package.to_string(), policy, role, evidence, intent })
 }

@@ -3,7 +3,7 @@
 
 use tapgate_shared::gate_intent::Change;
 
-use super::{Actor, admit, log_accepted};
+use super::{Actor, Asked, admit_asked, log_accepted};
 use crate::gate::roles::Asking;
 use crate::gate::{GateError, committed};
 use crate::publish::packument::{Upload, stored_manifest};
@@ -57,7 +57,9 @@ pub async fn publish(
 ) -> Result<(), GateError> {
     check_new_version(state, &upload.name, &upload.version).await?;
     let change = change_of(upload)?;
-    let admitted = admit(state, actor, &upload.name, Asking::Publish, change, otp).await?;
+    let policy = crate::gate::policy_in_force(state, &upload.name).await?;
+    let asked = Asked { asking: Asking::Publish, change, otp, tarball: Some(&upload.tarball) };
+    let admitted = admit_asked(state, actor, &upload.name, policy, asked).await?;
     let manifest_value = stored_manifest(upload, &state.config.url(""));
     let manifest = manifest_value.to_string();
     let abbreviated = abbreviate(&manifest_value).to_string();

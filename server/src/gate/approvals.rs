@@ -116,6 +116,7 @@ pub async fn create(
     let id = secrets::capability_id("apr_");
     let done = secrets::generate(SecretKind::Session);
     let now = state.now();
+    let details = super::details::record(state, request, now).await?;
     state
         .store
         .create_approval(
@@ -136,6 +137,7 @@ pub async fn create(
                 auth_state: &stored,
                 done_hash: &done.hash,
                 expires_at: now + INTENT_TTL_SECONDS,
+                details: Some(&details),
             },
             now,
         )
@@ -191,6 +193,7 @@ pub async fn info(state: &AppState, approval: &Approval) -> Result<ApprovalInfo,
         nonce: Some(URL_SAFE_NO_PAD.encode(&approval.nonce)),
         approvals: u32::try_from(signers.len()).unwrap_or(u32::MAX),
         required: u32::try_from(approval.required_taps).unwrap_or(1),
+        details: super::details::read(approval),
     })
 }
 

@@ -14,6 +14,7 @@
 //! `crate::error`.
 
 pub mod approvals;
+pub mod details;
 pub mod roles;
 
 use tapgate_shared::gate_intent::{Change, GateIntent};
@@ -155,6 +156,15 @@ pub async fn policy_in_force(state: &AppState, package: &str) -> Result<PolicyIn
     }
 }
 
+/// Where a request came from: recorded with the approval it creates, so approvers see who asked
+/// from where. Informational; never evidence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub ip: Option<std::net::IpAddr>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
 /// An intent presented to the gate.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -166,6 +176,10 @@ pub struct Request<'a> {
     pub otp: Option<&'a str>,
     /// Stored with a new approval for the commit (e.g. a verified new key).
     pub payload: Option<&'a str>,
+    /// Where the request came from, shown with a new approval.
+    pub origin: Option<&'a Origin>,
+    /// A publish's uploaded tarball: a new approval describes what it holds and changes.
+    pub tarball: Option<&'a [u8]>,
 }
 
 impl GateError {

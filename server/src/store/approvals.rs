@@ -32,6 +32,8 @@ pub struct Approval {
     pub payload: Option<String>,
     pub required_taps: i32,
     pub policy: Option<String>,
+    /// What the approver is shown besides the intent (`ApprovalDetails` JSON); informational.
+    pub details: Option<String>,
 }
 
 macro_rules! select_approvals {
@@ -39,7 +41,7 @@ macro_rules! select_approvals {
         concat!(
             "SELECT id, package, version, integrity, requested_by, nonce, challenge, auth_state, created_at, \
              expires_at, failed_attempts, approved_at, ticket_expires_at, used_at, format, action, intent, \
-             intent_digest, payload, required_taps, policy FROM approvals ",
+             intent_digest, payload, required_taps, policy, details FROM approvals ",
             $rest
         )
     };
@@ -65,6 +67,8 @@ pub struct NewApproval<'a> {
     pub auth_state: &'a str,
     pub done_hash: &'a str,
     pub expires_at: UnixSeconds,
+    /// `ApprovalDetails` JSON.
+    pub details: Option<&'a str>,
 }
 
 /// One key's tap on an approval, kept as evidence for offline verification.
@@ -118,8 +122,8 @@ impl Store {
         dispatch!(self, pool => {
             sqlx::query(
                 "INSERT INTO approvals (id, package, version, integrity, requested_by, nonce, challenge, auth_state, \
-                 done_hash, created_at, expires_at, format, action, intent, intent_digest, payload, required_taps, policy) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 2, $12, $13, $14, $15, $16, $17)",
+                 done_hash, created_at, expires_at, format, action, intent, intent_digest, payload, required_taps, policy, \
+                 details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 2, $12, $13, $14, $15, $16, $17, $18)",
             )
             .bind(a.id)
             .bind(a.subject)
@@ -138,6 +142,7 @@ impl Store {
             .bind(a.payload)
             .bind(a.required_taps)
             .bind(a.policy)
+            .bind(a.details)
             .execute(pool)
             .await?;
         });

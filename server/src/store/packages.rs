@@ -105,6 +105,14 @@ impl Store {
         Ok(row.map(|(t,)| t))
     }
 
+    /// The versions served (not unpublished), in no particular order.
+    pub async fn served_versions(&self, package: &str) -> StoreResult<Vec<String>> {
+        let sql = "SELECT version FROM versions WHERE package = $1 AND unpublished_at IS NULL";
+        let rows =
+            dispatch!(self, pool => sqlx::query_as::<_, (String,)>(sql).bind(package).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(|(v,)| v).collect())
+    }
+
     pub async fn dist_tags(&self, package: &str) -> StoreResult<BTreeMap<String, String>> {
         let sql = "SELECT tag, version FROM dist_tags WHERE package = $1";
         let rows = dispatch!(self, pool => sqlx::query_as::<_, (String, String)>(sql).bind(package).fetch_all(pool).await?);

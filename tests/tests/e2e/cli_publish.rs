@@ -194,3 +194,94 @@ fn publish_approve_verify_and_owners_with_the_cli() {
     assert!(status.success(), "{err}");
     assert_eq!(get("/@acme%2fwidget").status(), 404);
 }
+
+/// A package directory with this `package.json` and these files.
+pub fn package_dir_with(
+    root: &std::path::Path,
+    manifest: &Value,
+    files: &[(&str, &str)],
+) -> std::path::PathBuf {
+    let name = manifest["name"].as_str().unwrap().replace('/', "-");
+    let dir = root.join(format!("{name}-{}", manifest["version"].as_str().unwrap()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("package.json"), manifest.to_string()).unwrap();
+    for (path, data) in files {
+        std::fs::write(dir.join(path), data).unwrap();
+    }
+    dir
+}
+
+/// A user with a soft key enrolled and signed in with the CLI; returns the key's `--authenticator`.
+pub fn cli_user(data: &std::path::Path, registry: &str, dir: &std::path::Path, user: &str) -> String {
+    let key = soft(dir, &format!("{user}.key"));
+    let cfg = dir.join(user);
+    let (_, out, _) = server_cli(data, None, &["--origin", registry, "user", "add", user, "--json"]);
+    let invite = json(&out)["invite_url"].as_str().unwrap().to_string();
+    let args =
+        ["--server", registry, "--authenticator", &key, "key", "add", "--invite", &invite, "--name", "k"];
+    let (status, _, err) = tapgate_cli(&cfg, &args, &[]);
+    assert!(status.success(), "{err}");
+    let (status, _, err) =
+        tapgate_cli(&cfg, &["--server", registry, "--authenticator", &key, "login", "-u", user], &[]);
+    assert!(status.success(), "{err}");
+    key
+}
+
+#[test]
+fn publish_shows_the_install_script_change_before_the_tap() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServerProcess::start(&data, &ServeOptions::default());
+    let registry = server.origin.clone();
+    let key = cli_user(&data, &registry, dir.path(), "alice");
+    let cfg = dir.path().join("alice");
+    let publish = |key: &str, pkg: &std::path::Path| {
+        tapgate_cli(
+            &cfg,
+            &["--server", &registry, "--authenticator", key, "publish", pkg.to_str().unwrap()],
+            &[],
+        )
+    };
+    let v1 = package_dir_with(
+        dir.path(),
+        &serde_json::json!({ "name": "gadget", "version": "1.0.0", "dependencies": { "kept": "^1.0.0" } }),
+        &[("index.js", "module.exports = 1;\n"), ("old.js", "bye\n")],
+    );
+    let (status, _, err) = publish(&key, &v1);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("(first version; computed here from the tarball you packed)"), "{err}");
+
+    let v2 = package_dir_with(
+        dir.path(),
+        &serde_json::json!({
+            "name": "gadget", "version": "1.1.0",
+            "dependencies": { "kept": "^1.0.0", "left-pad": "^1.3.0" },
+            "scripts": { "postinstall": "node collect.js" },
+        }),
+        &[("index.js", "module.exports = 2;\n"), ("collect.js", "steal();\n")],
+    );
+    // A key that cannot approve: the change is shown, then the tap fails and nothing is published.
+    let stranger = soft(dir.path(), "stranger.key");
+    let (status, _, err) = publish(&stranger, &v2);
+    assert!(!status.success(), "{err}");
+    let shown =
+        err.find("!! install script postinstall added: node collect.js").unwrap_or_else(|| panic!("{err}"));
+    assert!(err.find("Approve on ").unwrap() < shown, "{err}");
+    assert!(err.contains("changes since 1.0.0 (computed here from the tarball you packed)"), "{err}");
+    assert!(err.contains("+ dependency left-pad ^1.3.0"), "{err}");
+    assert!(err.contains("- file old.js (4 B)"), "{err}");
+    assert!(err.contains("+ file collect.js (9 B)"), "{err}");
+    assert!(err.contains("sets tags: latest"), "{err}");
+    assert!(err.contains("[...]"), "the integrity as npm prints it: {err}");
+    let packument: Value = reqwest::blocking::get(server.url("/gadget")).unwrap().json().unwrap();
+    assert!(packument["versions"].get("1.1.0").is_none(), "nothing published without the tap");
+    // The right key: shown again, then tapped and published.
+    let (status, out, err) = publish(&key, &v2);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("!! install script postinstall added: node collect.js"), "{err}");
+    assert!(
+        err.contains("asked from 127.0.0.1 with tapgate/"),
+        "the registry's record of the request: {err}"
+    );
+    assert!(out.contains("Published gadget@1.1.0"), "{out}");
+}

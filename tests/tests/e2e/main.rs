@@ -28,6 +28,7 @@ mod observe;
 mod packument_memory;
 mod publish;
 mod publish_attacks;
+mod publish_details;
 mod publish_support;
 mod read_path;
 mod server_process;

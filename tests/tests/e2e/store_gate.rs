@@ -78,6 +78,7 @@ async fn approval_with(
                 auth_state: "{}",
                 done_hash: &format!("done-{id}"),
                 expires_at: NOW + 600,
+                details: None,
             },
             NOW,
         )

@@ -82,6 +82,24 @@ impl<'a> Stream<'a> {
         Ok(body)
     }
 
+    /// The SHA-256 of an entry's data (`size` bytes, read in chunks), skipping its padding.
+    pub fn hash_body(&mut self, size: u64, what: &str) -> Result<[u8; 32], TarballError> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        let mut scratch = [0u8; 8192];
+        let mut remaining = size;
+        while remaining > 0 {
+            let want = remaining.min(scratch.len() as u64) as usize;
+            if self.fill(&mut scratch[..want])? != want {
+                return Err(truncated(what));
+            }
+            hasher.update(&scratch[..want]);
+            remaining -= want as u64;
+        }
+        self.skip(padding(size), what)?;
+        Ok(hasher.finalize().into())
+    }
+
     /// Skips an entry's data and padding.
     pub fn skip_body(&mut self, size: u64, what: &str) -> Result<(), TarballError> {
         self.skip(size + padding(size), what)

@@ -22,6 +22,11 @@ use std::fmt;
 use extended::Extension;
 use header::{BLOCK, Header, Kind};
 use paths::{Entry, Tree};
+use sha2::{Digest, Sha256};
+use tapgate_shared::publish_diff::PackageFile;
+
+/// A parsed `package.json`.
+pub type Manifest = serde_json::Map<String, serde_json::Value>;
 
 /// A package.json larger than this is refused.
 const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
@@ -66,10 +71,29 @@ impl fmt::Display for TarballError {
 /// The exact bytes of the tarball's `package.json`, as npm would unpack them, after checking
 /// that every reader would unpack the same ones.
 pub fn package_json_bytes(tarball: &[u8]) -> Result<Vec<u8>, TarballError> {
+    read(tarball, false).map(|r| r.package_json)
+}
+
+/// The tarball's `package.json` (parsed, see [`manifest`]) and its regular files as npm unpacks
+/// them (the top folder stripped), with their sizes and content hashes, in archive order.
+pub fn contents(tarball: &[u8]) -> Result<(Manifest, Vec<PackageFile>), TarballError> {
+    let read = read(tarball, true)?;
+    Ok((parse_manifest(&read.package_json)?, read.files))
+}
+
+/// What one pass over a tarball found.
+struct Read {
+    package_json: Vec<u8>,
+    /// Regular files, when asked for.
+    files: Vec<PackageFile>,
+}
+
+fn read(tarball: &[u8], list_files: bool) -> Result<Read, TarballError> {
     let mut stream = gzip::Stream::open(tarball)?;
     let mut tree = Tree::default();
     let mut pending: Option<Extension> = None;
     let mut package_json = None;
+    let mut files = Vec::new();
     let mut block = [0u8; BLOCK];
     while stream.next_block(&mut block)? {
         if block.iter().all(|&b| b == 0) {
@@ -100,6 +124,8 @@ pub fn package_json_bytes(tarball: &[u8]) -> Result<Vec<u8>, TarballError> {
             }
             Kind::File | Kind::Directory => {
                 let entry = resolve(header, pending.take())?;
+                // Checked by the tree: a file's path has a top folder to strip.
+                let unpacked = || entry.path.split_once('/').map_or("", |(_, rest)| rest).to_string();
                 if tree.add(&entry)? {
                     if entry.size > MAX_MANIFEST_BYTES {
                         return Err(TarballError::malformed(format!(
@@ -107,7 +133,18 @@ pub fn package_json_bytes(tarball: &[u8]) -> Result<Vec<u8>, TarballError> {
                             MAX_MANIFEST_BYTES >> 10
                         )));
                     }
-                    package_json = Some(stream.read_body(entry.size, "package.json")?);
+                    let body = stream.read_body(entry.size, "package.json")?;
+                    if list_files {
+                        files.push(PackageFile {
+                            path: unpacked(),
+                            size: entry.size,
+                            sha256: hex::encode(Sha256::digest(&body)),
+                        });
+                    }
+                    package_json = Some(body);
+                } else if list_files && !entry.directory {
+                    let sha256 = hex::encode(stream.hash_body(entry.size, &what)?);
+                    files.push(PackageFile { path: unpacked(), size: entry.size, sha256 });
                 } else {
                     stream.skip_body(entry.size, &what)?;
                 }
@@ -121,7 +158,9 @@ pub fn package_json_bytes(tarball: &[u8]) -> Result<Vec<u8>, TarballError> {
     }
     stream.finish()?;
     tree.finish()?;
-    package_json.ok_or_else(|| TarballError::malformed("the tarball has no package.json in its top folder"))
+    let package_json = package_json
+        .ok_or_else(|| TarballError::malformed("the tarball has no package.json in its top folder"))?;
+    Ok(Read { package_json, files })
 }
 
 /// Applies an extended header to the entry that follows it.
@@ -156,9 +195,12 @@ pub fn identity(manifest: &serde_json::Map<String, serde_json::Value>) -> Result
 }
 
 /// The tarball's `package.json` (see [`package_json_bytes`]), parsed.
-pub fn manifest(tarball: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, TarballError> {
-    let bytes = package_json_bytes(tarball)?;
-    let json: serde_json::Value = serde_json::from_slice(&bytes)
+pub fn manifest(tarball: &[u8]) -> Result<Manifest, TarballError> {
+    parse_manifest(&package_json_bytes(tarball)?)
+}
+
+fn parse_manifest(bytes: &[u8]) -> Result<Manifest, TarballError> {
+    let json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| TarballError::malformed(format!("package.json in the tarball is not JSON: {e}")))?;
     match json {
         serde_json::Value::Object(map) => Ok(map),

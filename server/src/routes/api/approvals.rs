@@ -21,7 +21,7 @@ use crate::auth::AuthUser;
 use crate::bounds;
 use crate::changes::{self, publish::check_new_version};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientIp, Json};
+use crate::extract::{ClientIp, Json, RequestOrigin};
 use crate::gate::GateError;
 use crate::gate::approvals::{self, TapOutcome};
 use crate::gate::roles::Asking;
@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
     Json(body): Json<CreateApproval>,
 ) -> ApiResult<(StatusCode, Json<ApprovalInfo>)> {
     user.require(Scope::Publish)?;
@@ -61,7 +62,7 @@ async fn create(
     tags.sort();
     tags.dedup();
     check_new_version(&state, &body.package, &body.version).await?;
-    let actor = user.actor(&state).await?;
+    let actor = user.actor(&state).await?.with_origin(origin);
     let change = Change::Publish { version: body.version.clone(), integrity: body.integrity.clone(), tags };
     match changes::admit(&state, &actor, &body.package, Asking::Publish, change, None).await {
         Err(GateError::TapRequired(pending)) => Ok((StatusCode::CREATED, Json(pending.info))),

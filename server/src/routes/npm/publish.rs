@@ -7,7 +7,7 @@
 //! ticket (or the page's typed code) the change commits only if the ticket approves exactly this
 //! change for this user, and the ticket is consumed in the same transaction.
 
-use crate::extract::Path;
+use crate::extract::{Path, RequestOrigin};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -44,6 +44,7 @@ pub async fn publish(
     State(state): State<AppState>,
     Path(name): Path<String>,
     user: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -69,7 +70,7 @@ pub async fn publish(
     }
     // Who may write here is decided before the body is read: a stranger's upload is never
     // decoded, hashed or decompressed.
-    let actor = user.actor(&state).await?;
+    let actor = user.actor(&state).await?.with_origin(origin);
     may_write(&state, &actor, &name).await?;
     // Decoding base64, hashing and bounded gunzip of up to the tarball limit run off the async
     // workers.
