@@ -2,6 +2,7 @@
 //! variable, over an optional TOML file, over built-in defaults.
 
 pub mod limits;
+mod trust;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -81,6 +82,18 @@ pub struct ServeArgs {
     /// Only these authenticator models (AAGUIDs) count as attested; repeat or comma-separate.
     #[arg(long = "attestation-aaguid", env = "TAPGATE_ATTESTATION_AAGUIDS", value_delimiter = ',')]
     pub attestation_aaguids: Vec<uuid::Uuid>,
+    /// Also trust attestation roots shipped with tapgate (server/trust/fido-roots): `yubico`.
+    /// Repeat or comma-separate.
+    #[arg(long = "attestation-ca-builtin", env = "TAPGATE_ATTESTATION_CA_BUILTIN", value_delimiter = ',')]
+    pub attestation_ca_builtin: Vec<String>,
+    /// A FIDO Metadata Service (MDS3) BLOB file: the authenticator models it certifies count as
+    /// attested. Refused at start-up when expired, not validly signed, or older than the last one.
+    #[arg(long, env = "TAPGATE_FIDO_MDS")]
+    pub fido_mds: Option<PathBuf>,
+    /// PEM file of the root(s) the --fido-mds BLOB must chain to [default: the FIDO Alliance's
+    /// GlobalSign roots shipped in server/trust/fido-mds-roots, signer under fidoalliance.org]
+    #[arg(long, env = "TAPGATE_FIDO_MDS_ROOT")]
+    pub fido_mds_root: Option<PathBuf>,
     #[command(flatten)]
     pub limits: Box<limits::LimitArgs>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges);
@@ -147,6 +160,9 @@ pub struct FileConfig {
     pub max_json_bytes: Option<usize>,
     pub attestation_ca: Option<PathBuf>,
     pub attestation_aaguids: Option<Vec<uuid::Uuid>>,
+    pub attestation_ca_builtin: Option<Vec<String>>,
+    pub fido_mds: Option<PathBuf>,
+    pub fido_mds_root: Option<PathBuf>,
     pub default_policy: Option<String>,
     pub max_tarball_bytes: Option<usize>,
     /// Connections, timeouts and rate limits.
@@ -166,6 +182,11 @@ pub struct Settings {
     pub attestation_ca: Option<PathBuf>,
     /// Empty: any AAGUID chaining to a trusted CA counts.
     pub attestation_aaguids: Vec<uuid::Uuid>,
+    /// Names of built-in root sets to trust.
+    pub attestation_ca_builtin: Vec<String>,
+    pub fido_mds: Option<PathBuf>,
+    /// `None`: the built-in FIDO metadata roots.
+    pub fido_mds_root: Option<PathBuf>,
     pub default_policy: tapgate_shared::api::SecondFactor,
     pub max_tarball_bytes: usize,
     pub connections: crate::connections::ConnectionLimits,
@@ -183,6 +204,9 @@ impl std::fmt::Debug for Settings {
             .field("max_json_bytes", &self.max_json_bytes)
             .field("attestation_ca", &self.attestation_ca)
             .field("attestation_aaguids", &self.attestation_aaguids)
+            .field("attestation_ca_builtin", &self.attestation_ca_builtin)
+            .field("fido_mds", &self.fido_mds)
+            .field("fido_mds_root", &self.fido_mds_root)
             .field("default_policy", &self.default_policy)
             .field("max_tarball_bytes", &self.max_tarball_bytes)
             .field("connections", &self.connections)
@@ -225,6 +249,19 @@ impl Settings {
         } else {
             serve.attestation_aaguids.clone()
         };
+        let attestation_ca_builtin = if serve.attestation_ca_builtin.is_empty() {
+            file.attestation_ca_builtin.unwrap_or_default()
+        } else {
+            serve.attestation_ca_builtin.clone()
+        };
+        for name in &attestation_ca_builtin {
+            crate::webauthn::builtin::ca_set(name)?;
+        }
+        let fido_mds = serve.fido_mds.clone().or(file.fido_mds);
+        let fido_mds_root = serve.fido_mds_root.clone().or(file.fido_mds_root);
+        if fido_mds_root.is_some() && fido_mds.is_none() {
+            return Err("--fido-mds-root (fido_mds_root) is set without --fido-mds (fido_mds): name the BLOB file too".into());
+        }
         let default_policy = match serve.default_policy.clone().or(file.default_policy).as_deref() {
             None | Some("security-key") => tapgate_shared::api::SecondFactor::SecurityKey,
             Some("none") => tapgate_shared::api::SecondFactor::None,
@@ -257,6 +294,9 @@ impl Settings {
             max_json_bytes,
             attestation_ca,
             attestation_aaguids,
+            attestation_ca_builtin,
+            fido_mds,
+            fido_mds_root,
         })
     }
 
@@ -270,18 +310,6 @@ fn load_file(path: &Path) -> Result<FileConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("invalid config file {}: {}", path.display(), e.message()))
-}
-
-impl Settings {
-    /// Loads the attestation trust configuration.
-    pub fn attestation_trust(&self) -> Result<crate::webauthn::AttestationTrust, String> {
-        let aaguids = (!self.attestation_aaguids.is_empty())
-            .then(|| self.attestation_aaguids.iter().copied().collect());
-        match &self.attestation_ca {
-            Some(path) => crate::webauthn::AttestationTrust::load(path, aaguids),
-            None => Ok(crate::webauthn::AttestationTrust::none()),
-        }
-    }
 }
 
 /// The embedded database's URL for a data directory.

@@ -111,6 +111,10 @@ pub struct KeyInfo {
     pub attestation_format: String,
     /// Whether the key's attestation chained to a CA this registry trusts.
     pub attested: bool,
+    /// What it chained to, when attested: the CA's subject, or `MDS: <model>` for a model the
+    /// FIDO Metadata Service certifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation_ca: Option<String>,
     /// Whether the key verified the user (PIN) at enrollment.
     pub user_verified: bool,
     pub created_at: String,

@@ -13,8 +13,12 @@ use crate::webauthn::RelyingParty;
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
     let settings = Settings::resolve(global, args)?;
     tracing::debug!(?settings, "starting");
-    let trust = settings.attestation_trust()?;
+    let mut trust = settings.attestation_trust()?;
+    let mds = settings.fido_mds(std::time::SystemTime::now())?;
     let store = open_store(&settings).await?;
+    if let Some(mds) = mds {
+        trust = trust.with_mds(accept_fido_mds(&store, &settings, mds).await?);
+    }
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Fatal(format!("cannot listen on {}: {e}", settings.listen)))?;
@@ -37,6 +41,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
     tracing::info!(
         rp_id = %rp.rp_id,
         attestation_cas = rp.trust.ca_count(),
+        fido_mds_models = rp.trust.mds().map_or(0, |m| m.certified),
         "WebAuthn relying party {}", rp.rp_id
     );
     let state = AppState::new(store.clone(), Arc::new(SystemClock), config, rp);
@@ -55,6 +60,41 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
     store.close().await;
     tracing::info!("tapgate-server stopped");
     Ok(())
+}
+
+/// Records the verified BLOB as the last one accepted, refusing it when an older serial than
+/// one accepted before (a replay of older metadata).
+async fn accept_fido_mds(
+    store: &crate::store::Store,
+    settings: &Settings,
+    mds: crate::webauthn::mds::MdsTrust,
+) -> Result<crate::webauthn::mds::MdsTrust, Fatal> {
+    use crate::clock::Clock;
+    let file = settings.fido_mds.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+    let next_update = mds.next_update.to_string();
+    let record = crate::store::fido_mds::MdsBlobRecord {
+        serial: i64::from(mds.serial),
+        next_update: &next_update,
+        blob_sha256: &mds.sha256,
+    };
+    if let Err(last) = store.accept_fido_mds(&record, SystemClock.now()).await? {
+        return Err(Fatal(format!(
+            "the FIDO metadata BLOB {file} is refused: its serial number {} is lower than {last}, \
+             the last one this registry accepted (an older BLOB replayed); use the current BLOB",
+            mds.serial
+        )));
+    }
+    tracing::info!(
+        serial = mds.serial,
+        next_update = %next_update,
+        certified_models = mds.certified,
+        skipped_entries = mds.skipped,
+        signer = %mds.signer,
+        "FIDO metadata BLOB {file} accepted: serial {}, {} certified models trusted, valid until {next_update}",
+        mds.serial,
+        mds.certified
+    );
+    Ok(mds)
 }
 
 /// Every 15 minutes, deletes expired ceremonies, logins, unused approvals and past rate-limit

@@ -10,6 +10,7 @@ pub mod approvals;
 pub mod ceremonies;
 pub mod changes;
 pub mod events;
+pub mod fido_mds;
 pub mod gate;
 pub mod invites;
 pub mod keys;

@@ -1,18 +1,31 @@
 //! Attestation trust: which CAs (and optionally which AAGUIDs) the operator trusts, and the
 //! facts read from an attestation statement.
+//!
+//! Three sources, all off by default: CA files (`--attestation-ca`), the roots shipped in
+//! `server/trust/fido-roots/` (`--attestation-ca-builtin`), and the models a FIDO Metadata
+//! Service BLOB certifies (`--fido-mds`). A key is attested when its attestation chains to one of
+//! them (for an MDS root, only with the AAGUID of the model the root was listed for), and, with
+//! `--attestation-aaguid`, its AAGUID is allowed.
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde_cbor_2::Value;
 use uuid::Uuid;
 use webauthn_attestation_ca::{AttestationCa, AttestationCaList};
 use webauthn_rs_core::proto::Credential;
 
+use super::builtin::BuiltinCaSet;
+use super::mds::MdsTrust;
+
 /// The operator's attestation trust configuration.
 #[derive(Debug, Clone, Default)]
 pub struct AttestationTrust {
+    /// CAs trusted for any model: files and built-in sets.
     cas: Option<AttestationCaList>,
+    /// Roots of the models a FIDO metadata BLOB certifies, each for its model's AAGUID.
+    mds: Option<MdsTrust>,
     /// When set, only these authenticator models count as attested.
     aaguids: Option<BTreeSet<Uuid>>,
 }
@@ -25,6 +38,11 @@ impl AttestationTrust {
 
     /// Loads PEM CA certificates from a file or from every `*.pem`/`*.crt` file in a directory.
     pub fn load(path: &Path, aaguids: Option<BTreeSet<Uuid>>) -> Result<Self, String> {
+        Self::none().with_aaguids(aaguids).with_ca_path(path)
+    }
+
+    /// Also trusts the PEM CA certificates in a file or a directory's `*.pem`/`*.crt` files.
+    pub fn with_ca_path(mut self, path: &Path) -> Result<Self, String> {
         let files = if path.is_dir() {
             let mut files: Vec<_> = std::fs::read_dir(path)
                 .map_err(|e| format!("cannot read attestation CA directory {}: {e}", path.display()))?
@@ -41,16 +59,28 @@ impl AttestationTrust {
         for file in &files {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read attestation CA file {}: {e}", file.display()))?;
-            for block in pem_certificates(&text) {
-                let one = AttestationCaList::try_from(block.as_bytes())
-                    .map_err(|e| format!("invalid CA certificate in {}: {e:?}", file.display()))?;
-                list.union(&one);
-            }
+            list.union(&ca_list(&text, &file.display().to_string())?);
         }
         if list.is_empty() {
             return Err(format!("no CA certificates found in {}", path.display()));
         }
-        Ok(Self { cas: Some(list), aaguids })
+        self.add_cas(&list);
+        Ok(self)
+    }
+
+    /// Also trusts a set of roots shipped with tapgate (`server/trust/`).
+    pub fn with_builtin(mut self, set: &BuiltinCaSet) -> Result<Self, String> {
+        for (file, pem) in set.files {
+            let list = ca_list(pem, &format!("built-in {file}"))?;
+            self.add_cas(&list);
+        }
+        Ok(self)
+    }
+
+    /// Also trusts the models a verified FIDO metadata BLOB certifies.
+    pub fn with_mds(mut self, mds: MdsTrust) -> Self {
+        self.mds = Some(mds);
+        self
     }
 
     /// Only an AAGUID allowlist, e.g. in addition to CAs loaded separately.
@@ -59,35 +89,61 @@ impl AttestationTrust {
         self
     }
 
+    fn add_cas(&mut self, list: &AttestationCaList) {
+        self.cas.get_or_insert_with(AttestationCaList::default).union(list);
+    }
+
+    /// CAs trusted for any model.
     pub fn ca_count(&self) -> usize {
         self.cas.as_ref().map_or(0, AttestationCaList::len)
     }
 
+    /// The metadata BLOB in use, if any.
+    pub fn mds(&self) -> Option<&MdsTrust> {
+        self.mds.as_ref()
+    }
+
     /// Whether `credential`'s attestation chains to a trusted CA and its AAGUID is allowed; and
-    /// which CA it chained to.
+    /// which anchor it chained to: the CA's subject, or `MDS: <model description>`.
     pub fn evaluate(&self, credential: &Credential, aaguid: Uuid) -> (bool, Option<String>) {
-        let Some(cas) = &self.cas else {
-            return (false, None);
-        };
         if let Some(allowed) = &self.aaguids
             && !allowed.contains(&aaguid)
         {
             return (false, None);
         }
-        match credential.verify_attestation(cas) {
-            Ok(Some(ca)) => (true, Some(describe_ca(ca))),
-            _ => (false, None),
+        if let Some(cas) = &self.cas
+            && let Ok(Some(ca)) = credential.verify_attestation(cas)
+        {
+            return (true, Some(describe_ca(ca)));
         }
+        if let Some(mds) = &self.mds
+            && !mds.expired_at(SystemTime::now())
+            && let Ok(Some(ca)) = credential.verify_attestation(&mds.list)
+            && let Some(model) = ca.aaguids().get(&aaguid)
+        {
+            return (true, Some(format!("MDS: {}", model.description_en())));
+        }
+        (false, None)
     }
 }
 
+/// The certificates in PEM `text`, trusted for any model.
+fn ca_list(text: &str, origin: &str) -> Result<AttestationCaList, String> {
+    let mut list = AttestationCaList::default();
+    for block in pem_certificates(text) {
+        let one = AttestationCaList::try_from(block.as_bytes())
+            .map_err(|e| format!("invalid CA certificate in {origin}: {e:?}"))?;
+        list.union(&one);
+    }
+    Ok(list)
+}
+
 fn describe_ca(ca: &AttestationCa) -> String {
-    let digest = ca.get_kid().map(hex::encode).unwrap_or_default();
-    format!("sha256:{digest}")
+    ca.ca().tbs_certificate().subject().to_string()
 }
 
 /// Splits a PEM bundle into its certificate blocks.
-fn pem_certificates(text: &str) -> Vec<String> {
+pub(crate) fn pem_certificates(text: &str) -> Vec<String> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let mut out = Vec::new();

@@ -12,6 +12,8 @@
 //! - ceremony state is persisted server-side by the caller and used once.
 
 pub mod attestation;
+pub mod builtin;
+pub mod mds;
 
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use webauthn_rs_core::proto::{
 };
 
 pub use attestation::AttestationTrust;
+use attestation::pem_certificates;
 
 /// How long a browser or key may take, as told to the client. Ceremonies expire server-side
 /// after [`CEREMONY_TTL_SECONDS`].

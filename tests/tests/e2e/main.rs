@@ -36,4 +36,6 @@ mod store;
 mod store_gate;
 mod tar_builder;
 mod tarball_differential;
+mod trust_anchors;
+mod trust_support;
 mod verify_keyring;

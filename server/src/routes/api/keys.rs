@@ -33,6 +33,7 @@ pub fn key_info(key: SecurityKey) -> KeyInfo {
         aaguid: key.aaguid,
         attestation_format: key.attestation_format,
         attested: key.attested,
+        attestation_ca: key.attestation_ca,
         user_verified: key.user_verified,
         created_at: rfc3339(key.created_at),
         last_used_at: key.last_used_at.map(rfc3339),

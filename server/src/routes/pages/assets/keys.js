@@ -47,6 +47,7 @@
       nameCell.className = 'key-name';
       const kinds = [key.attested ? tag('attested hardware', 'good') : tag('not attested'),
         tag(key.user_verified ? 'PIN' : 'no PIN')];
+      if (key.attested && key.attestation_ca) kinds.splice(1, 0, tag(key.attestation_ca));
       if (key.suspended_reason) kinds.push(tag('suspended: ' + key.suspended_reason, 'bad'));
       cell(row, kinds);
       cell(row, day(key.created_at));
