@@ -12,3 +12,4 @@ pub mod keyring;
 pub mod output;
 pub mod pack;
 pub mod verify;
+pub mod verify_chain;

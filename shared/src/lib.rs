@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod ci;
 pub mod error;
 pub mod gate_intent;
 pub mod intent;
 pub mod public_key;
+pub mod version_range;
 
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};

@@ -9,6 +9,7 @@
 pub mod approvals;
 pub mod ceremonies;
 pub mod changes;
+pub mod ci;
 pub mod events;
 pub mod gate;
 pub mod invites;
@@ -18,6 +19,7 @@ pub mod names;
 pub mod npm_logins;
 pub mod packages;
 pub mod server_secrets;
+pub mod signing_keys;
 pub mod tokens;
 pub mod users;
 
