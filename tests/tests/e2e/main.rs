@@ -15,6 +15,8 @@ mod cli_keys;
 mod cli_publish;
 mod client_distrust;
 mod crash;
+mod deploy_keys;
+mod deploy_keys_support;
 mod gate_attacks;
 mod gate_support;
 mod keys;
