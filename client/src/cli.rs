@@ -132,6 +132,7 @@ pub enum CiCommand {
     },
     /// Trade TAPGATE_CI_TOKEN for a deploy key that publishes exactly this tarball; prints only
     /// the deploy key (use it as `npm publish --otp`).
+    #[command(disable_version_flag = true)]
     DeployKey {
         #[arg(long)]
         package: String,

@@ -24,6 +24,7 @@ backend_tests!(
     forged_and_resigned_deploy_keys_are_refused,
     ci_paths_the_policy_does_not_allow_are_refused,
     rotated_signing_keys_keep_old_deploy_keys_verifiable,
+    racing_publishes_spend_a_deploy_key_once,
 );
 
 async fn world(backend: Backend, ci: &[&str]) -> Option<World> {
@@ -380,4 +381,23 @@ async fn rotated_signing_keys_keep_old_deploy_keys_verifiable(backend: Backend) 
             tapgate::verify::verify_record_with(&record, PKG, version, tgz, &integrity, &keyring, &before);
         assert_eq!(v.ok(), version == "1.9.0", "only the old key was pinned before the rotation");
     }
+}
+
+async fn racing_publishes_spend_a_deploy_key_once(backend: Backend) {
+    let Some(w) = world(backend, &["deploy-key"]).await else { return };
+    let ci = w.any_credential("ci_00000000000000000011").await;
+    let tgz = tarball(PKG, "1.10.0", "ci");
+    let dk = w.deploy_key(&ci, "1.10.0", &tgz).await;
+    let (a, b) = tokio::join!(w.publish(&ci, "1.10.0", &tgz, &dk), w.publish(&ci, "1.10.0", &tgz, &dk));
+    let (mut won, mut lost) = (0, 0);
+    for resp in [a, b] {
+        if resp.status() == StatusCode::CREATED {
+            won += 1;
+        } else {
+            expect_error(resp, StatusCode::FORBIDDEN, "invalid_deploy_key").await;
+            lost += 1;
+        }
+    }
+    assert_eq!((won, lost), (1, 1));
+    assert_eq!(w.versions().await, ["1.0.0", "1.10.0"]);
 }

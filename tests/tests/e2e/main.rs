@@ -16,6 +16,7 @@ mod cli_publish;
 mod client_distrust;
 mod crash;
 mod deploy_keys;
+mod deploy_keys_npm;
 mod deploy_keys_support;
 mod gate_attacks;
 mod gate_support;
