@@ -194,10 +194,15 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Records a deploy key (and that its credential was used).
+    /// Records a deploy key (and that its credential was used). Deploy keys that expired
+    /// unspent are forgotten meanwhile, so asking for many keeps no more than minutes' worth.
     pub async fn create_deploy_key(&self, k: &NewDeployKey<'_>) -> StoreResult<()> {
         dispatch!(self, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM deploy_keys WHERE spent_at IS NULL AND expires_at <= $1")
+                .bind(k.issued_at)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO deploy_keys (hash, nonce, kid, credential_id, package, version, integrity, tags, \
                  issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

@@ -5,10 +5,10 @@
 //! `POST /api/v1/ci/deploy-keys` (Bearer: the CI credential) → a deploy key for one publish.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, post};
-use serde::Deserialize;
+use tapgate_shared::ErrorCode;
 use tapgate_shared::api::Scope;
 use tapgate_shared::ci::{
     CiCredentialInfo, CiCredentialList, CreateCiCredential, DeployKeyRequest, IssuedCiCredential,
@@ -18,7 +18,7 @@ use tapgate_shared::ci::{
 use crate::auth::{AuthUser, CiPrincipal, otp};
 use crate::changes::ci;
 use crate::clock::rfc3339;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, Json, Path};
 use crate::state::AppState;
 use crate::store::ci::CiCredential;
@@ -63,20 +63,19 @@ async fn create(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    package: String,
-}
-
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(query): Query<ListQuery>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Json<CiCredentialList>> {
     user.require(Scope::Read)?;
+    let package = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "package")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::BadRequest, "name the package: ?package=NAME"))?;
     let actor = user.actor(&state).await?;
     let mut credentials = Vec::new();
-    for c in ci::list(&state, &actor, &query.package).await? {
+    for c in ci::list(&state, &actor, &package).await? {
         credentials.push(info(&state, c).await?);
     }
     Ok(Json(CiCredentialList { credentials }))
