@@ -57,7 +57,16 @@ pub enum Command {
         /// `tapgate keyring export`). May be given several times.
         #[arg(long, value_name = "FILE")]
         keyring: Vec<std::path::PathBuf>,
+        /// The registry's signing keys you pinned (a saved copy of its
+        /// `/.well-known/tapgate-keys`), to check versions CI published with a deploy key. May be
+        /// given several times.
+        #[arg(long, value_name = "FILE")]
+        server_key: Vec<std::path::PathBuf>,
     },
+    /// CI without codes: credentials a maintainer authorizes once with a tap, traded by CI for a
+    /// single-use deploy key per release.
+    #[command(subcommand)]
+    Ci(CiCommand),
     /// The security keys `tapgate verify` trusts: your keyring, one `USER CREDENTIAL_ID
     /// spki:KEY` line per key.
     #[command(subcommand)]
@@ -88,6 +97,56 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Create a CI credential for a package, approved with a tap over its scope; prints the
+    /// credential (tg_ci_…) once: store it as CI's TAPGATE_CI_TOKEN secret.
+    Create {
+        #[arg(long)]
+        package: String,
+        /// The versions CI may publish, as an npm range (`^2.0.0`, `2.x`, `>=2.1.0 <3.0.0`).
+        #[arg(long, default_value = "*")]
+        versions: String,
+        /// The dist-tags CI may set (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',', default_value = "latest")]
+        tags: Vec<String>,
+        /// Lifetime: days (`90d`) or hours (`12h`), at most 366 days.
+        #[arg(long, default_value = "90d")]
+        expires: String,
+        /// A network CI asks from (`203.0.113.0/24`, or one address); repeat for several. Any
+        /// address when none is given.
+        #[arg(long)]
+        cidr: Vec<String>,
+        /// A label, e.g. "release workflow".
+        #[arg(long, default_value = "ci")]
+        name: String,
+    },
+    /// List a package's CI credentials.
+    List { package: String },
+    /// Revoke a CI credential: it and its unspent deploy keys stop working at once.
+    Revoke {
+        /// The credential id (ci_…).
+        id: String,
+    },
+    /// Trade TAPGATE_CI_TOKEN for a deploy key that publishes exactly this tarball; prints only
+    /// the deploy key (use it as `npm publish --otp`).
+    #[command(disable_version_flag = true)]
+    DeployKey {
+        #[arg(long)]
+        package: String,
+        #[arg(long)]
+        version: String,
+        /// The tarball's SHA-512 SRI (`sha512-…`, as `npm pack --json` prints it).
+        #[arg(long)]
+        integrity: String,
+        /// A dist-tag the publish sets (repeat for several).
+        #[arg(long, default_value = "latest")]
+        tag: Vec<String>,
+    },
+    /// Pack, get a deploy key with TAPGATE_CI_TOKEN, and publish, in one command.
+    Publish(PublishArgs),
 }
 
 #[derive(Debug, Subcommand)]

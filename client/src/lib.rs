@@ -13,3 +13,4 @@ pub mod keyring;
 pub mod output;
 pub mod pack;
 pub mod verify;
+pub mod verify_chain;

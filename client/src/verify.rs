@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use tapgate_shared::api::{ApprovalRecord, RecordSignature};
+use tapgate_shared::ci::ServerKeys;
 use tapgate_shared::gate_intent::{Change, GateIntent};
 use tapgate_shared::intent::sri_sha512;
 use tapgate_shared::public_key::PublicKey;
@@ -39,6 +40,11 @@ impl Verification {
         !self.approved_by.is_empty() && self.checks.iter().all(|c| c.ok)
     }
 
+    /// Records a check's outcome.
+    pub(crate) fn push(&mut self, name: impl Into<String>, result: Result<String, String>) {
+        self.check(name, result);
+    }
+
     fn check(&mut self, name: impl Into<String>, result: Result<String, String>) {
         let (ok, detail) = match result {
             Ok(d) => (true, d),
@@ -62,8 +68,55 @@ pub fn verify_record(
     published_integrity: &str,
     keyring: &Keyring,
 ) -> Verification {
-    let mut v = Verification { checks: Vec::new(), approved_by: Vec::new() };
+    verify_record_with(
+        record,
+        package,
+        version,
+        tarball,
+        published_integrity,
+        keyring,
+        &ServerKeys::default(),
+    )
+}
 
+/// [`verify_record`], also for versions CI published with a deploy key: its signature is
+/// checked with the registry keys the verifier pinned (`server_keys`), and the tap in the record
+/// must be the one that created the CI credential it names, over a scope that covers it.
+pub fn verify_record_with(
+    record: &ApprovalRecord,
+    package: &str,
+    version: &str,
+    tarball: &[u8],
+    published_integrity: &str,
+    keyring: &Keyring,
+    server_keys: &ServerKeys,
+) -> Verification {
+    let mut v = Verification { checks: Vec::new(), approved_by: Vec::new() };
+    match &record.deploy_key {
+        Some(_) => crate::verify_chain::check(
+            &mut v,
+            record,
+            package,
+            version,
+            tarball,
+            published_integrity,
+            server_keys,
+        ),
+        None => check_publish(&mut v, record, package, version, tarball, published_integrity),
+    }
+    check_taps(&mut v, record, keyring);
+    v
+}
+
+/// The publish the record's tap approved is this version and this tarball.
+fn check_publish(
+    v: &mut Verification,
+    record: &ApprovalRecord,
+    package: &str,
+    version: &str,
+    tarball: &[u8],
+    published_integrity: &str,
+) {
     // What the key signed: format 2 records sign the gate intent (with the publish's tags),
     // format 1 records the publish-only intent. Either way the approved package, version and
     // integrity come from the signed intent, never from the record's other fields.
@@ -91,7 +144,10 @@ pub fn verify_record(
             ))
         },
     );
+}
 
+/// The challenge commits to the record's intent, and each tap signed it with a trusted key.
+fn check_taps(v: &mut Verification, record: &ApprovalRecord, keyring: &Keyring) {
     let challenge = (|| {
         let nonce: [u8; 32] =
             decode("nonce", &record.nonce)?.try_into().map_err(|_| "nonce is not 32 bytes".to_string())?;
@@ -121,9 +177,8 @@ pub fn verify_record(
     for (i, tap) in taps.iter().enumerate() {
         let label =
             if taps.len() == 1 { String::new() } else { format!(" (tap {} of {})", i + 1, taps.len()) };
-        check_tap(&mut v, record, tap, challenge.as_ref().ok(), keyring, &label);
+        check_tap(v, record, tap, challenge.as_ref().ok(), keyring, &label);
     }
-    v
 }
 
 /// The record's taps: its `signatures`, or (records that predate the list) the top-level one.

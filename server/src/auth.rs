@@ -42,7 +42,7 @@ impl AuthUser {
             .filter(|u| !u.disabled)
             .ok_or_else(|| ApiError::unauthorized("your account no longer exists or is disabled"))?;
         let admin = self.require(Scope::Admin).is_ok();
-        Ok(crate::changes::Actor { user, admin, origin: crate::gate::Origin::default() })
+        Ok(crate::changes::Actor { user, admin, origin: crate::gate::Origin::default(), ci_credential: None })
     }
 }
 
@@ -73,6 +73,11 @@ impl FromRequestParts<AppState> for AuthUser {
                 "this needs an API token: send `Authorization: Bearer tg_api_…` (get one with `tapgate login`)",
             ));
         };
+        if crate::secrets::has_prefix(token, crate::secrets::SecretKind::CiCredential) {
+            return Err(ApiError::unauthorized(
+                "a CI credential only asks for deploy keys and publishes with them; this needs a maintainer's API token",
+            ));
+        }
         match state.store.authenticate_token(token, state.now()).await? {
             Some(auth) => {
                 tracing::Span::current().record("token_id", auth.token_id.as_str());
@@ -101,5 +106,77 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
             return Ok(MaybeAuthUser(None));
         }
         AuthUser::from_request_parts(parts, state).await.map(|u| MaybeAuthUser(Some(u)))
+    }
+}
+
+/// A request authenticated by a CI credential (`tg_ci_…`): it may ask for deploy keys, and
+/// publish its package with them, nothing else.
+#[derive(Debug, Clone)]
+pub struct CiPrincipal(pub crate::store::ci::CiCredential);
+
+impl CiPrincipal {
+    /// The maintainer who created the credential, acting through it.
+    pub async fn actor(&self, state: &AppState) -> Result<crate::changes::Actor, ApiError> {
+        let user =
+            state.store.user_by_id(&self.0.created_by).await?.filter(|u| !u.disabled).ok_or_else(|| {
+                ApiError::unauthorized("the account that created this CI credential is disabled")
+            })?;
+        Ok(crate::changes::Actor {
+            user,
+            admin: false,
+            origin: crate::gate::Origin::default(),
+            ci_credential: Some(self.0.id.clone()),
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for CiPrincipal {
+    type Rejection = ApiError;
+
+    #[instrument(skip_all, fields(credential_id))]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(secret) = bearer(parts) else {
+            return Err(ApiError::unauthorized(
+                "this needs a CI credential: send `Authorization: Bearer tg_ci_…` (TAPGATE_CI_TOKEN)",
+            ));
+        };
+        let credential = crate::changes::ci::authenticate(state, secret).await?;
+        tracing::Span::current().record("credential_id", credential.id.as_str());
+        Ok(CiPrincipal(credential))
+    }
+}
+
+/// Who publishes: a user's API token, or a CI credential (its package only, with a deploy key
+/// it obtained).
+#[derive(Debug, Clone)]
+pub enum Publisher {
+    User(AuthUser),
+    Ci(CiPrincipal),
+}
+
+impl Publisher {
+    /// The actor for the gate; a user's token must carry the publish scope.
+    pub async fn actor(&self, state: &AppState) -> Result<crate::changes::Actor, ApiError> {
+        match self {
+            Publisher::User(user) => {
+                user.require(Scope::Publish)?;
+                user.actor(state).await
+            }
+            Publisher::Ci(ci) => ci.actor(state).await,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Publisher {
+    type Rejection = ApiError;
+
+    #[instrument(skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if bearer(parts)
+            .is_some_and(|t| crate::secrets::has_prefix(t, crate::secrets::SecretKind::CiCredential))
+        {
+            return CiPrincipal::from_request_parts(parts, state).await.map(Publisher::Ci);
+        }
+        AuthUser::from_request_parts(parts, state).await.map(Publisher::User)
     }
 }

@@ -58,6 +58,9 @@ pub enum Command {
     /// Reserve package names, with their policy and first maintainers, before their first publish.
     #[command(subcommand)]
     Package(crate::cli::names::PackageCommand),
+    /// The registry's Ed25519 keys that sign deploy keys: rotate or list them.
+    #[command(subcommand, name = "signing-key")]
+    SigningKey(crate::cli::signing_key::SigningKeyCommand),
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -114,7 +114,7 @@ impl IntoResponse for ApiError {
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }
-        if self.code == ErrorCode::InvalidTicket {
+        if matches!(self.code, ErrorCode::InvalidTicket | ErrorCode::InvalidDeployKey) {
             response.extensions_mut().insert(crate::throttle::OtpRefused);
         }
         response
@@ -184,6 +184,12 @@ impl From<GateError> for ApiError {
             GateError::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, m),
             GateError::Invalid(m) => Self::bad_request(ErrorCode::BadRequest, m),
             GateError::InvalidInvite(m) => Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidInvite, m),
+            GateError::InvalidDeployKey(m) => {
+                Self::new(StatusCode::FORBIDDEN, ErrorCode::InvalidDeployKey, m)
+            }
+            GateError::OutsideScope(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::OutsideCiScope, m),
+            GateError::NotAllowed(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::PolicyViolation, m),
+            GateError::Unauthenticated(m) => Self::unauthorized(m),
             GateError::Key(k) => k.into(),
             GateError::Store(s) => s.into(),
             GateError::Corrupt(detail) => Self::internal(detail),

@@ -3,7 +3,7 @@
 //! instead of silently ignoring requirements it does not know.
 
 use serde::{Deserialize, Serialize};
-use tapgate_shared::api::{PackagePolicy, SecondFactor};
+use tapgate_shared::api::{CiMethod, PackagePolicy, SecondFactor};
 
 /// The newest stored format this server writes and understands.
 pub const POLICY_FORMAT: u32 = 1;
@@ -12,6 +12,42 @@ pub const POLICY_FORMAT: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub second_factor: SecondFactor,
+    /// The ways CI may publish; none by default.
+    pub ci: CiMethods,
+}
+
+/// Which CI paths a package allows (`"ci": [...]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CiMethods {
+    pub deploy_key: bool,
+    pub stage: bool,
+    pub oidc: bool,
+}
+
+impl CiMethods {
+    pub fn allows(&self, method: CiMethod) -> bool {
+        match method {
+            CiMethod::DeployKey => self.deploy_key,
+            CiMethod::Stage => self.stage,
+            CiMethod::Oidc => self.oidc,
+        }
+    }
+
+    fn from_list(list: &[CiMethod]) -> Self {
+        Self {
+            deploy_key: list.contains(&CiMethod::DeployKey),
+            stage: list.contains(&CiMethod::Stage),
+            oidc: list.contains(&CiMethod::Oidc),
+        }
+    }
+
+    /// In a fixed order, so equal policies have equal stored and canonical forms.
+    fn to_list(self) -> Vec<CiMethod> {
+        [CiMethod::DeployKey, CiMethod::Stage, CiMethod::Oidc]
+            .into_iter()
+            .filter(|m| self.allows(*m))
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -20,6 +56,10 @@ struct Stored {
     #[serde(default = "first_format")]
     v: u32,
     second_factor: SecondFactor,
+    /// Absent: no CI path. (A server that predates it ignores it, which only takes CI's ways
+    /// away, so the format stays 1.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ci: Vec<CiMethod>,
 }
 
 fn first_format() -> u32 {
@@ -37,7 +77,7 @@ pub enum PolicyError {
 
 impl Policy {
     pub fn new(second_factor: SecondFactor) -> Self {
-        Self { second_factor }
+        Self { second_factor, ci: CiMethods::default() }
     }
 
     /// Whether changes need a maintainer's key tap.
@@ -47,8 +87,12 @@ impl Policy {
 
     /// The stored form; also what the gate's guard compares inside the commit.
     pub fn to_stored(&self) -> String {
-        serde_json::to_string(&Stored { v: POLICY_FORMAT, second_factor: self.second_factor })
-            .unwrap_or_default()
+        serde_json::to_string(&Stored {
+            v: POLICY_FORMAT,
+            second_factor: self.second_factor,
+            ci: self.ci.to_list(),
+        })
+        .unwrap_or_default()
     }
 
     pub fn from_stored(text: &str) -> Result<Self, PolicyError> {
@@ -56,15 +100,15 @@ impl Policy {
         if stored.v > POLICY_FORMAT {
             return Err(PolicyError::TooNew(stored.v));
         }
-        Ok(Self { second_factor: stored.second_factor })
+        Ok(Self { second_factor: stored.second_factor, ci: CiMethods::from_list(&stored.ci) })
     }
 
     pub fn to_wire(self) -> PackagePolicy {
-        PackagePolicy { second_factor: self.second_factor }
+        PackagePolicy { second_factor: self.second_factor, ci: self.ci.to_list() }
     }
 
     pub fn from_wire(policy: &PackagePolicy) -> Self {
-        Self { second_factor: policy.second_factor }
+        Self { second_factor: policy.second_factor, ci: CiMethods::from_list(&policy.ci) }
     }
 
     /// The canonical JSON shown in, and signed as part of, a policy-change intent.
@@ -83,6 +127,26 @@ mod tests {
         assert_eq!(Policy::from_stored(&p.to_stored()).ok(), Some(p));
         let legacy = Policy::from_stored(r#"{"second_factor":"none"}"#).ok();
         assert_eq!(legacy, Some(Policy::new(SecondFactor::None)));
+    }
+
+    #[test]
+    fn ci_paths_are_off_by_default_and_stored_in_a_fixed_order() {
+        let plain = Policy::new(SecondFactor::SecurityKey);
+        assert!(!plain.ci.allows(CiMethod::DeployKey));
+        assert_eq!(
+            plain.to_stored(),
+            r#"{"v":1,"second_factor":"security-key"}"#,
+            "unchanged for old policies"
+        );
+        let wire: PackagePolicy =
+            serde_json::from_str(r#"{"second_factor":"security-key","ci":["oidc","deploy-key","oidc"]}"#)
+                .unwrap_or_else(|e| panic!("{e}"));
+        let p = Policy::from_wire(&wire);
+        assert!(
+            p.ci.allows(CiMethod::DeployKey) && p.ci.allows(CiMethod::Oidc) && !p.ci.allows(CiMethod::Stage)
+        );
+        assert_eq!(p.canonical(), r#"{"second_factor":"security-key","ci":["deploy-key","oidc"]}"#);
+        assert_eq!(Policy::from_stored(&p.to_stored()).ok(), Some(p));
     }
 
     #[test]

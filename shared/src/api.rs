@@ -305,6 +305,11 @@ pub struct ApprovalRecord {
     pub user_verified: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<RecordSignature>,
+    /// For a version CI published with a deploy key: the deploy key (`tg_dk_…`, signed by the
+    /// registry). The rest of the record is then the tap that created the CI credential it names
+    /// (`gate_intent` is its `ci-credential-create` scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_key: Option<String>,
 }
 
 fn format_one() -> u32 {
@@ -375,6 +380,21 @@ pub struct PackageInfo {
 pub struct PackagePolicy {
     /// `none` or `security-key`.
     pub second_factor: SecondFactor,
+    /// The ways CI may publish without a person's tap at release time; none when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ci: Vec<CiMethod>,
+}
+
+/// A way CI publishes (`"ci": ["deploy-key", "stage", "oidc"]` in a package policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CiMethod {
+    /// A single-use deploy key, traded for a CI credential a maintainer's tap authorized.
+    DeployKey,
+    /// A staged upload a maintainer approves with a tap.
+    Stage,
+    /// An OIDC trusted-publisher token.
+    Oidc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

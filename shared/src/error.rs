@@ -60,6 +60,10 @@ pub enum ErrorCode {
     PackageLocked,
     /// The package policy forbids this.
     PolicyViolation,
+    /// A deploy key that is forged, expired, used, revoked, or for another publish.
+    InvalidDeployKey,
+    /// A CI credential asked for something outside its scope (package, versions, tags, address).
+    OutsideCiScope,
     /// A dependency of the server (the database) is unavailable.
     Unavailable,
     /// Too many requests.
@@ -99,6 +103,8 @@ impl ErrorCode {
             Self::AmbiguousTarball => "ambiguous_tarball",
             Self::PackageLocked => "package_locked",
             Self::PolicyViolation => "policy_violation",
+            Self::InvalidDeployKey => "invalid_deploy_key",
+            Self::OutsideCiScope => "outside_ci_scope",
             Self::Unavailable => "unavailable",
             Self::RateLimited => "rate_limited",
             Self::RequestTimeout => "request_timeout",

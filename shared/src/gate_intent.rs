@@ -59,6 +59,17 @@ pub enum Change {
     KeyAdd { name: String, credential_id: String, attestation_sha256: String },
     /// Remove a security key from the account (the subject).
     KeyRemove { key_id: String, name: String, credential_id: String },
+    /// Let CI trade the credential `credential_id` (labelled `name`) for deploy keys that publish
+    /// the package (the subject): versions in the npm range `versions`, setting only `tags`,
+    /// until `expires_at` (RFC 3339, UTC), asked from addresses in `cidrs` (any when empty).
+    CiCredentialCreate {
+        credential_id: String,
+        name: String,
+        versions: String,
+        tags: Vec<String>,
+        expires_at: String,
+        cidrs: Vec<String>,
+    },
 }
 
 impl Change {
@@ -76,6 +87,7 @@ impl Change {
             Self::PolicySet { .. } => "policy-set",
             Self::KeyAdd { .. } => "key-add",
             Self::KeyRemove { .. } => "key-remove",
+            Self::CiCredentialCreate { .. } => "ci-credential-create",
         }
     }
 
@@ -172,6 +184,16 @@ impl GateIntent {
                 c.str(name);
                 c.str(credential_id);
             }
+            Change::CiCredentialCreate { credential_id, name, versions, tags, expires_at, cidrs } => {
+                c.str(credential_id);
+                c.str(name);
+                c.str(versions);
+                c.count(tags.len());
+                tags.iter().for_each(|t| c.str(t));
+                c.str(expires_at);
+                c.count(cidrs.len());
+                cidrs.iter().for_each(|a| c.str(a));
+            }
         }
         c.0
     }
@@ -247,6 +269,13 @@ impl GateIntent {
             Change::KeyRemove { name, key_id, .. } => {
                 format!("Remove the security key \"{name}\" ({key_id}) from the account {s}")
             }
+            Change::CiCredentialCreate { credential_id, name, versions, tags, expires_at, cidrs } => {
+                let from = if cidrs.is_empty() { "any address".to_string() } else { cidrs.join(", ") };
+                format!(
+                    "Let the CI credential \"{name}\" ({credential_id}) publish {s} versions {versions:?} with the tags {} until {expires_at}, from {from}",
+                    quoted_list(tags)
+                )
+            }
         }
     }
 }
@@ -303,6 +332,42 @@ mod tests {
         h.update(nonce);
         let want: [u8; 32] = h.finalize().into();
         assert_eq!(hex(&publish().challenge(&nonce)), hex(&want));
+    }
+
+    #[test]
+    fn known_answer_vector_for_a_ci_credential() {
+        let intent = GateIntent {
+            subject: "left-pad".into(),
+            requested_by: "alice".into(),
+            change: Change::CiCredentialCreate {
+                credential_id: "ci_01".into(),
+                name: "gha".into(),
+                versions: "^1.0.0".into(),
+                tags: vec!["latest".into()],
+                expires_at: "2027-01-01T00:00:00Z".into(),
+                cidrs: vec!["10.0.0.0/8".into(), "::1/128".into()],
+            },
+        };
+        let mut expected = Vec::new();
+        let lp = |e: &mut Vec<u8>, s: &str| {
+            e.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            e.extend_from_slice(s.as_bytes());
+        };
+        for s in ["ci-credential-create", "left-pad", "alice", "ci_01", "gha", "^1.0.0"] {
+            lp(&mut expected, s);
+        }
+        expected.extend_from_slice(&1u32.to_be_bytes());
+        lp(&mut expected, "latest");
+        lp(&mut expected, "2027-01-01T00:00:00Z");
+        expected.extend_from_slice(&2u32.to_be_bytes());
+        lp(&mut expected, "10.0.0.0/8");
+        lp(&mut expected, "::1/128");
+        assert_eq!(intent.canonical(), expected);
+        assert_eq!(
+            intent.describe(),
+            "Let the CI credential \"gha\" (ci_01) publish left-pad versions \"^1.0.0\" with the tags `latest` \
+             until 2027-01-01T00:00:00Z, from 10.0.0.0/8, ::1/128"
+        );
     }
 
     #[test]

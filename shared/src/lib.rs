@@ -6,10 +6,12 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod ci;
 pub mod error;
 pub mod gate_intent;
 pub mod intent;
 pub mod public_key;
 pub mod publish_diff;
+pub mod version_range;
 
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};

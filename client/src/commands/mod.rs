@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod approve;
+pub mod ci;
 pub mod dist_tag;
 pub mod key;
 pub mod keyring;
@@ -25,7 +26,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Key(cmd) => key::run(g, cmd).await,
         Command::Publish(args) => publish::run(g, &args).await,
         Command::Approve { approval } => approve::run(g, &approval).await,
-        Command::Verify { spec, keyring } => verify::run(g, &spec, &keyring).await,
+        Command::Verify { spec, keyring, server_key } => verify::run(g, &spec, &keyring, &server_key).await,
+        Command::Ci(cmd) => ci::run(g, cmd).await,
         Command::Keyring(cmd) => keyring::run(g, cmd).await,
         Command::Owner(cmd) => owner::run(g, cmd).await,
         Command::DistTag(cmd) => dist_tag::run(g, cmd).await,

@@ -12,11 +12,10 @@ use super::{encode_name, with_otp};
 use crate::cli::{Global, PublishArgs};
 use crate::gated::{self, Expected};
 use crate::output::emit;
-use crate::pack::pack;
+use crate::pack::{Packed, pack};
 
-pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
-    let client = super::authed_client(g)?;
-    let packed = pack(&args.path)?;
+/// npm's publish document for a packed tarball setting `tag`; and the tarball's integrity.
+pub fn document(base: &str, packed: &Packed, tag: &str) -> (Value, String) {
     let integrity = sri_sha512(&packed.bytes);
     let shasum = hex::encode(Sha1::digest(&packed.bytes));
     let (name, version) = (packed.name.clone(), packed.version.clone());
@@ -30,14 +29,14 @@ pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
         json!({
             "integrity": integrity,
             "shasum": shasum,
-            "tarball": format!("{}/{name}/-/{filename}", client.base),
+            "tarball": format!("{base}/{name}/-/{filename}"),
         }),
     );
     let body = json!({
         "_id": name,
         "name": name,
         "description": manifest.get("description").cloned().unwrap_or(Value::Null),
-        "dist-tags": { args.tag.clone(): version },
+        "dist-tags": { tag: version },
         "versions": { version.clone(): Value::Object(manifest) },
         "_attachments": {
             filename: {
@@ -47,6 +46,14 @@ pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
             }
         },
     });
+    (body, integrity)
+}
+
+pub async fn run(g: &Global, args: &PublishArgs) -> Result<()> {
+    let client = super::authed_client(g)?;
+    let packed = pack(&args.path)?;
+    let (name, version) = (packed.name.clone(), packed.version.clone());
+    let (body, integrity) = document(&client.base, &packed, &args.tag);
     // The key signs only this: the tarball packed here (its integrity computed here), this
     // version, this tag.
     let mut expected = Expected::new(

@@ -9,7 +9,7 @@ use crate::api::Client;
 use crate::cli::Global;
 use crate::keyring::Keyring;
 use crate::output::emit;
-use crate::verify::verify_record;
+use crate::verify::verify_record_with;
 
 /// Splits `name@version` (the name may be scoped: `@scope/name@1.0.0`).
 pub fn split_spec(spec: &str) -> Result<(String, String)> {
@@ -17,9 +17,15 @@ pub fn split_spec(spec: &str) -> Result<(String, String)> {
     Ok((spec[..at].to_string(), spec[at + 1..].to_string()))
 }
 
-pub async fn run(g: &Global, spec: &str, keyrings: &[std::path::PathBuf]) -> Result<()> {
+pub async fn run(
+    g: &Global,
+    spec: &str,
+    keyrings: &[std::path::PathBuf],
+    server_keys: &[std::path::PathBuf],
+) -> Result<()> {
     let (name, version) = split_spec(spec)?;
     let keyring = Keyring::load_all(keyrings)?;
+    let server_keys = crate::verify_chain::load_server_keys(server_keys)?;
     let client = Client::new(&g.server, crate::credentials::token_for(&g.server)?)?;
     let record: ApprovalRecord =
         client.get(&format!("/api/v1/packages/{}/versions/{version}/approval", encode_name(&name))).await?;
@@ -32,7 +38,8 @@ pub async fn run(g: &Global, spec: &str, keyrings: &[std::path::PathBuf]) -> Res
         tarball_url.strip_prefix(&client.base).context("the tarball is not on this registry")?.to_string();
     let resp = client.execute(client.request(reqwest::Method::GET, &path)).await?;
     let tarball = resp.bytes().await?;
-    let mut verification = verify_record(&record, &name, &version, &tarball, &published, &keyring);
+    let mut verification =
+        verify_record_with(&record, &name, &version, &tarball, &published, &keyring, &server_keys);
     let expected_origin = crate::ceremony::origin_of(&g.server)?;
     verification.checks.push(crate::verify::Check {
         name: "the approval was made for this registry".into(),
@@ -51,7 +58,13 @@ pub async fn run(g: &Global, spec: &str, keyrings: &[std::path::PathBuf]) -> Res
         for c in checks {
             out.push_str(&format!("{} {}: {}\n", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail));
         }
-        out.push_str(&if ok {
+        out.push_str(&if ok && record.deploy_key.is_some() {
+            format!(
+                "{name}@{version} was published by CI with a deploy key your pinned registry key signed, for \
+                 exactly this tarball, under a CI credential {} approved with keys your keyring trusts.",
+                approved_by.join(", ")
+            )
+        } else if ok {
             format!(
                 "{name}@{version} was approved by {} with keys your keyring trusts, for exactly this tarball.",
                 approved_by.join(", ")

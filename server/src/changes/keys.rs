@@ -134,7 +134,7 @@ pub async fn add_key(
     if key.credential_id != credential_id || key.attestation_sha256 != attestation_sha256 {
         return Err(GateError::InvalidTicket("this ticket approves a different key".into()));
     }
-    let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), now };
+    let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), deploy_key: None, now };
     let stored = state
         .store
         .add_key(&key.as_new(&actor.id), Enrollment::Tap(guard), now)
@@ -172,7 +172,8 @@ pub async fn remove_key(
         tarball: None,
     };
     let evidence = gate::admit(state, &request).await?;
-    let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), now: state.now() };
+    let guard =
+        Guard { actor: &actor.id, package: None, tap: evidence.tap(), deploy_key: None, now: state.now() };
     match state.store.delete_key(&actor.id, key_id, &guard).await {
         Ok(Some(())) => {
             tracing::info!(key_id = %key_id, user = %actor.name, "security key removed with a tap");

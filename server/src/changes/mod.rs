@@ -3,6 +3,7 @@
 //! only parse requests and call these, so a change has one meaning whichever door it came
 //! through.
 
+pub mod ci;
 pub mod keys;
 pub mod package;
 pub mod publish;
@@ -23,6 +24,10 @@ pub struct Actor {
     pub admin: bool,
     /// Where the request came from, when the route recorded it (shown to approvers).
     pub origin: gate::Origin,
+    /// Set when a CI credential (`tg_ci_…`) authenticated the request: the actor is then the
+    /// maintainer who created it, and may only publish that credential's package with a deploy
+    /// key that credential obtained.
+    pub ci_credential: Option<String>,
 }
 
 impl Actor {
@@ -94,6 +99,19 @@ pub async fn admit_asked(
     asked: Asked<'_>,
 ) -> Result<Admitted, GateError> {
     let Asked { asking, change, otp, tarball } = asked;
+    let ci_only = |what: &str| {
+        GateError::Forbidden(format!(
+            "a CI credential publishes only with a deploy key it asked for (`tapgate ci deploy-key`); {what}"
+        ))
+    };
+    if actor.ci_credential.is_some() {
+        if !matches!(change, Change::Publish { .. }) {
+            return Err(ci_only("every other change needs a maintainer"));
+        }
+        if !otp.is_some_and(gate::deploy_keys::is_deploy_key) {
+            return Err(ci_only("send one as npm's --otp"));
+        }
+    }
     let role = role_for(state, &actor.user, actor.admin, package, &policy, asking).await?;
     let intent = GateIntent { subject: package.to_string(), requested_by: actor.user.name.clone(), change };
     let request = Request {
@@ -107,6 +125,11 @@ pub async fn admit_asked(
         tarball,
     };
     let evidence = gate::admit(state, &request).await?;
+    if let Some(mine) = &actor.ci_credential
+        && !matches!(&evidence, Evidence::DeployKey { credential_id, .. } if credential_id == mine)
+    {
+        return Err(ci_only("this deploy key was obtained by another CI credential"));
+    }
     Ok(Admitted { package: package.to_string(), policy, role, evidence, intent })
 }
 
@@ -119,7 +142,7 @@ pub fn log_accepted(admitted: &Admitted, actor: &Actor) {
         action = admitted.intent.change.action(),
         user = %actor.user.name,
         role = ?admitted.role,
-        tapped = admitted.evidence.is_tap(),
+        evidence = admitted.evidence.kind(),
         change = %admitted.intent.describe(),
         "gated change committed"
     );

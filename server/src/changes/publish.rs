@@ -5,10 +5,11 @@ use tapgate_shared::gate_intent::Change;
 
 use super::{Actor, Asked, admit_asked, log_accepted};
 use crate::gate::roles::Asking;
-use crate::gate::{GateError, committed};
+use crate::gate::{Evidence, GateError, commit_error};
 use crate::publish::packument::{Upload, stored_manifest};
 use crate::publish::served::{MAX_STORED_MANIFEST_BYTES, abbreviate};
 use crate::state::AppState;
+use crate::store::gate::CommitError;
 use crate::store::packages::PublishRecord;
 
 /// The publish intent's change for an upload.
@@ -55,11 +56,19 @@ pub async fn publish(
     upload: &Upload,
     otp: Option<&str>,
 ) -> Result<(), GateError> {
-    check_new_version(state, &upload.name, &upload.version).await?;
     let change = change_of(upload)?;
+    // A deploy key is checked first: a reused one is refused as such. Anything else first
+    // checks the number, so no approval is ever recorded for a version that exists.
+    let with_deploy_key = otp.is_some_and(crate::gate::deploy_keys::is_deploy_key);
+    if !with_deploy_key {
+        check_new_version(state, &upload.name, &upload.version).await?;
+    }
     let policy = crate::gate::policy_in_force(state, &upload.name).await?;
     let asked = Asked { asking: Asking::Publish, change, otp, tarball: Some(&upload.tarball) };
     let admitted = admit_asked(state, actor, &upload.name, policy, asked).await?;
+    if with_deploy_key {
+        check_new_version(state, &upload.name, &upload.version).await?;
+    }
     let manifest_value = stored_manifest(upload, &state.config.url(""));
     let manifest = manifest_value.to_string();
     let abbreviated = abbreviate(&manifest_value).to_string();
@@ -85,7 +94,12 @@ pub async fn publish(
         guard: admitted.guard(actor, state.now()),
         tags,
     };
-    committed(state.store.publish(&record).await, &upload.name)?;
+    state.store.publish(&record).await.map_err(|e| match (e, &admitted.evidence) {
+        (CommitError::EvidenceSpent, Evidence::DeployKey { .. }) => GateError::InvalidDeployKey(
+            "this deploy key was used meanwhile, expired, or its CI credential was revoked".into(),
+        ),
+        (e, _) => commit_error(e, &upload.name),
+    })?;
     log_accepted(&admitted, actor);
     Ok(())
 }

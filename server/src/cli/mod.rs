@@ -3,6 +3,7 @@
 
 pub mod names;
 mod serve;
+pub mod signing_key;
 mod token;
 mod user;
 
@@ -47,6 +48,10 @@ pub async fn run(cli: Cli) -> Result<(), Fatal> {
         Some(Command::Scope(cmd)) => {
             let (_, store) = open(&cli.global).await?;
             names::run_scope(cmd, &store).await
+        }
+        Some(Command::SigningKey(cmd)) => {
+            let (_, store) = open(&cli.global).await?;
+            signing_key::run(cmd, &store).await
         }
         Some(Command::Package(cmd)) => {
             let (_, store) = open(&cli.global).await?;

@@ -14,6 +14,7 @@
 //! `crate::error`.
 
 pub mod approvals;
+pub mod deploy_keys;
 pub mod details;
 pub mod roles;
 
@@ -23,7 +24,7 @@ use crate::ceremonies::AssertionError;
 use crate::policy::{Policy, PolicyError};
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::gate::{CommitError, Guard, PackageGuard, Tap};
+use crate::store::gate::{CommitError, DeployKeySpend, Guard, PackageGuard, Tap};
 use crate::store::users::User;
 
 /// Under what authority the actor asks for the change.
@@ -53,13 +54,43 @@ pub enum Evidence {
     PolicyAllowsToken,
     /// An approved intent whose ticket was presented.
     Tap { approval_id: String, intent_digest: String, payload: Option<String> },
+    /// A deploy key (signed by this registry, for exactly this publish) that a CI credential
+    /// obtained; the credential's scope was approved by `approval_id`, a maintainer's tap.
+    DeployKey {
+        /// SHA-256 (hex) of the deploy key's text.
+        hash: String,
+        credential_id: String,
+        approval_id: String,
+        package: String,
+        version: String,
+        /// The deploy key's text, kept as the version's record once spent.
+        document: String,
+    },
 }
 
 impl Evidence {
     pub fn tap(&self) -> Option<Tap<'_>> {
         match self {
-            Self::PolicyAllowsToken => None,
             Self::Tap { approval_id, intent_digest, .. } => Some(Tap { approval_id, intent_digest }),
+            Self::PolicyAllowsToken | Self::DeployKey { .. } => None,
+        }
+    }
+
+    pub fn deploy_key(&self) -> Option<DeployKeySpend<'_>> {
+        match self {
+            Self::DeployKey { hash, credential_id, package, version, document, .. } => {
+                Some(DeployKeySpend { hash, credential_id, package, version, document })
+            }
+            Self::PolicyAllowsToken | Self::Tap { .. } => None,
+        }
+    }
+
+    /// How the change was authorized, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PolicyAllowsToken => "token",
+            Self::Tap { .. } => "tap",
+            Self::DeployKey { .. } => "deploy-key",
         }
     }
 
@@ -109,6 +140,18 @@ pub enum GateError {
     Invalid(String),
     #[error("{0}")]
     InvalidInvite(String),
+    /// A deploy key that cannot publish this (forged, expired, used, revoked, another change).
+    #[error("{0}")]
+    InvalidDeployKey(String),
+    /// A CI credential asked for something outside the scope its maintainer approved.
+    #[error("{0}")]
+    OutsideScope(String),
+    /// The package policy does not allow this way of publishing.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// A credential that is unknown, revoked or expired.
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error(transparent)]
     Key(#[from] AssertionError),
     #[error(transparent)]
@@ -128,8 +171,13 @@ impl From<PolicyError> for GateError {
 
 /// The evidence `change` needs under `policy` when asked for in `role`.
 pub fn requirement(policy: &Policy, change: &Change, role: Role) -> Requirement {
-    let always =
-        matches!(change, Change::KeyAdd { .. } | Change::KeyRemove { .. } | Change::PolicySet { .. });
+    let always = matches!(
+        change,
+        Change::KeyAdd { .. }
+            | Change::KeyRemove { .. }
+            | Change::PolicySet { .. }
+            | Change::CiCredentialCreate { .. }
+    );
     let taps = if always || role == Role::Admin || policy.requires_key() { 1 } else { 0 };
     Requirement { taps }
 }
@@ -198,6 +246,10 @@ impl GateError {
             GateError::TooLarge(_) => "too_large",
             GateError::Invalid(_) => "invalid",
             GateError::InvalidInvite(_) => "invalid_invite",
+            GateError::InvalidDeployKey(_) => "invalid_deploy_key",
+            GateError::OutsideScope(_) => "outside_ci_scope",
+            GateError::NotAllowed(_) => "not_allowed",
+            GateError::Unauthenticated(_) => "unauthenticated",
             GateError::Key(_) => "key_refused",
             GateError::Store(_) => "store",
             GateError::Corrupt(_) => "corrupt",
@@ -216,6 +268,9 @@ pub async fn admit(state: &AppState, request: &Request<'_>) -> Result<Evidence, 
 }
 
 async fn admit_unrecorded(state: &AppState, request: &Request<'_>) -> Result<Evidence, GateError> {
+    if let Some(otp) = request.otp.map(str::trim).filter(|o| deploy_keys::is_deploy_key(o)) {
+        return deploy_keys::redeem(state, request, otp).await;
+    }
     let need = requirement(&request.policy.policy, &request.intent.change, request.role);
     if need.taps == 0 {
         return Ok(Evidence::PolicyAllowsToken);
@@ -241,6 +296,7 @@ pub fn guard<'a>(
             must_maintain: role == Role::Maintainer,
         }),
         tap: evidence.tap(),
+        deploy_key: evidence.deploy_key(),
         now,
     }
 }
@@ -290,5 +346,14 @@ mod tests {
         assert_eq!(requirement(&none, &tag, Role::Admin).taps, 1, "admins always tap");
         assert_eq!(requirement(&none, &policy, Role::Admin).taps, 1);
         assert_eq!(requirement(&none, &key_add, Role::AccountOwner).taps, 1);
+        let ci = Change::CiCredentialCreate {
+            credential_id: "ci_1".into(),
+            name: "ci".into(),
+            versions: "*".into(),
+            tags: vec!["latest".into()],
+            expires_at: "2030-01-01T00:00:00Z".into(),
+            cidrs: vec![],
+        };
+        assert_eq!(requirement(&none, &ci, Role::Maintainer).taps, 1, "creating a CI credential always taps");
     }
 }

@@ -4,6 +4,7 @@ pub mod api;
 pub mod health;
 pub mod npm;
 pub mod pages;
+pub mod well_known;
 
 use axum::Router;
 use axum::http::{Method, Uri};
@@ -18,6 +19,7 @@ pub fn routes(config: &crate::state::AppConfig) -> Router<AppState> {
         .nest("/api/v1", api::routes())
         .merge(npm::routes(config.max_tarball_bytes))
         .merge(pages::routes())
+        .merge(well_known::routes())
 }
 
 /// Unknown routes answer the envelope, not an empty 404.

@@ -52,6 +52,19 @@ pub struct Tap<'a> {
     pub intent_digest: &'a str,
 }
 
+/// The deploy key a commit spends: once, before it expires, for this package and version, and
+/// only while the CI credential that asked for it is unrevoked, unexpired, and the actor's.
+#[derive(Debug, Clone, Copy)]
+pub struct DeployKeySpend<'a> {
+    /// SHA-256 (hex) of the deploy key's text.
+    pub hash: &'a str,
+    pub credential_id: &'a str,
+    pub package: &'a str,
+    pub version: &'a str,
+    /// The deploy key's text, kept as the version's record.
+    pub document: &'a str,
+}
+
 /// The package-level conditions of a gated write.
 #[derive(Debug, Clone, Copy)]
 pub struct PackageGuard<'a> {
@@ -68,6 +81,8 @@ pub struct Guard<'a> {
     pub actor: &'a str,
     pub package: Option<PackageGuard<'a>>,
     pub tap: Option<Tap<'a>>,
+    /// The alternative to a tap for a CI publish.
+    pub deploy_key: Option<DeployKeySpend<'a>>,
     pub now: UnixSeconds,
 }
 
@@ -142,6 +157,27 @@ macro_rules! enforce_guard {
             .await?
             .rows_affected();
             if used != 1 {
+                return Err($crate::store::gate::CommitError::EvidenceSpent);
+            }
+        }
+        if let Some(dk) = guard.deploy_key {
+            let spent = sqlx::query(
+                "UPDATE deploy_keys SET spent_at = $1, document = $2 WHERE hash = $3 AND credential_id = $4 \
+                 AND package = $5 AND version = $6 AND spent_at IS NULL AND expires_at > $1 \
+                 AND EXISTS (SELECT 1 FROM ci_credentials c WHERE c.id = deploy_keys.credential_id \
+                 AND c.revoked_at IS NULL AND c.expires_at > $1 AND c.created_by = $7)",
+            )
+            .bind(guard.now)
+            .bind(dk.document)
+            .bind(dk.hash)
+            .bind(dk.credential_id)
+            .bind(dk.package)
+            .bind(dk.version)
+            .bind(guard.actor)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if spent != 1 {
                 return Err($crate::store::gate::CommitError::EvidenceSpent);
             }
         }

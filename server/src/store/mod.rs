@@ -9,6 +9,7 @@
 pub mod approvals;
 pub mod ceremonies;
 pub mod changes;
+pub mod ci;
 pub mod events;
 pub mod fido_mds;
 pub mod gate;
@@ -19,6 +20,7 @@ pub mod names;
 pub mod npm_logins;
 pub mod packages;
 pub mod server_secrets;
+pub mod signing_keys;
 pub mod tokens;
 pub mod users;
 

@@ -173,6 +173,7 @@ impl<'a> TestPublish<'a> {
                 must_maintain: self.must_maintain,
             }),
             tap: self.approval.map(TestApproval::tap),
+            deploy_key: None,
             now,
         }
     }

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 pub mod approvals;
+pub mod ci;
 pub mod keys;
 pub mod packages;
 pub mod public_keys;
@@ -17,6 +18,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(approvals::routes())
+        .merge(ci::routes())
         .merge(keys::routes())
         .merge(packages::routes())
         .merge(public_keys::routes())

@@ -116,8 +116,29 @@ async fn approval_record(
             ),
         )
     };
-    let approval_id = row.approval_id.ok_or_else(not_approved)?;
-    let a = state.store.approval(&approval_id).await?.ok_or_else(not_approved)?;
+    if let Some(approval_id) = row.approval_id {
+        let a = state.store.approval(&approval_id).await?.ok_or_else(not_approved)?;
+        return Ok(Json(record_of(&state, a).await?));
+    }
+    // Published by CI with a deploy key: the deploy key, and the tap that created the CI
+    // credential it names (whose intent is the credential's scope).
+    let spent = state.store.spent_deploy_key(&name, &version).await?.ok_or_else(not_approved)?;
+    let credential = state
+        .store
+        .ci_credential(&spent.credential_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("CI credential {} is missing", spent.credential_id)))?;
+    let a = state.store.approval(&credential.approval_id).await?.ok_or_else(|| {
+        ApiError::internal(format!("approval of CI credential {} is missing", credential.id))
+    })?;
+    let mut record = record_of(&state, a).await?;
+    record.deploy_key = spent.document;
+    Ok(Json(record))
+}
+
+/// The offline-verifiable record of an approval: its intent, nonce, challenge and every tap.
+async fn record_of(state: &AppState, a: crate::store::approvals::Approval) -> ApiResult<ApprovalRecord> {
+    let approval_id = a.id.clone();
     let gate_intent = intent_of(&a)?;
     let requester = state.store.user_by_id(&a.requested_by).await?.map(|u| u.name).unwrap_or_default();
     let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
@@ -143,7 +164,7 @@ async fn approval_record(
         .first()
         .cloned()
         .ok_or_else(|| ApiError::internal(format!("approval {approval_id} lacks its evidence")))?;
-    Ok(Json(ApprovalRecord {
+    Ok(ApprovalRecord {
         format: if gate_intent.is_some() { 2 } else { 1 },
         intent: Intent {
             package: a.package,
@@ -167,5 +188,6 @@ async fn approval_record(
         approved_at: first.approved_at,
         user_verified: first.user_verified,
         signatures,
-    }))
+        deploy_key: None,
+    })
 }

@@ -15,10 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tapgate_shared::ErrorCode;
-use tapgate_shared::api::Scope;
 
 use super::documents;
-use crate::auth::{AuthUser, otp};
+use crate::auth::{Publisher, otp};
 use crate::changes::publish::{may_write, publish as publish_upload};
 use crate::error::{ApiError, ApiResult};
 use crate::publish::packument::{Upload, has_attachments, parse_document, parse_upload_document};
@@ -43,12 +42,21 @@ enum Document {
 pub async fn publish(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    user: AuthUser,
+    publisher: Publisher,
     RequestOrigin(origin): RequestOrigin,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    user.require(Scope::Publish)?;
+    let actor = publisher.actor(&state).await?.with_origin(origin);
+    if let Publisher::Ci(ci) = &publisher
+        && ci.0.package != name
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::OutsideCiScope,
+            format!("this CI credential publishes {} only, not {name}", ci.0.package),
+        ));
+    }
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -70,7 +78,6 @@ pub async fn publish(
     }
     // Who may write here is decided before the body is read: a stranger's upload is never
     // decoded, hashed or decompressed.
-    let actor = user.actor(&state).await?.with_origin(origin);
     may_write(&state, &actor, &name).await?;
     // Decoding base64, hashing and bounded gunzip of up to the tarball limit run off the async
     // workers.
@@ -85,6 +92,11 @@ pub async fn publish(
     .await
     .map_err(ApiError::internal)??;
     let upload = match parsed {
+        Document::Metadata(_, _) if actor.ci_credential.is_some() => {
+            return Err(ApiError::forbidden(
+                "a CI credential only publishes new versions; deprecations and other changes need a maintainer",
+            ));
+        }
         Document::Metadata(name, doc) => {
             return documents::update(&state, &actor, &name, &doc, otp(&headers)).await;
         }
