@@ -75,7 +75,8 @@ impl IpRange {
         if self.prefix == 0 {
             return true;
         }
-        let shift = 128 - u32::from(self.prefix) - if self.addr.is_ipv4() { 96 } else { 0 };
+        // IPv4 addresses sit in the top 32 bits, so the prefix counts from the top either way.
+        let shift = 128 - u32::from(self.prefix);
         let mask = if shift >= 128 { 0 } else { u128::MAX << shift };
         bits(self.addr) & mask == bits(ip) & mask
     }
