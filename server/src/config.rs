@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// Only these authenticator models (AAGUIDs) count as attested; repeat or comma-separate.
     #[arg(long = "attestation-aaguid", env = "TAPGATE_ATTESTATION_AAGUIDS", value_delimiter = ',')]
     pub attestation_aaguids: Vec<uuid::Uuid>,
+    /// How long a change waits for its approvals, in minutes: with several approvers (N of M)
+    /// the others need time to see it [default: 10]
+    #[arg(long, env = "TAPGATE_APPROVAL_TTL_MINUTES")]
+    pub approval_ttl_minutes: Option<u32>,
     #[command(flatten)]
     pub limits: Box<limits::LimitArgs>,
 }
@@ -142,6 +146,7 @@ pub struct FileConfig {
     pub attestation_aaguids: Option<Vec<uuid::Uuid>>,
     pub default_policy: Option<String>,
     pub max_tarball_bytes: Option<usize>,
+    pub approval_ttl_minutes: Option<u32>,
     /// Connections, timeouts and rate limits.
     pub limits: Option<limits::LimitsFile>,
 }
@@ -160,6 +165,8 @@ pub struct Settings {
     pub attestation_aaguids: Vec<uuid::Uuid>,
     pub default_policy: tapgate_shared::api::SecondFactor,
     pub max_tarball_bytes: usize,
+    /// How long a change waits for its approvals.
+    pub approval_ttl_seconds: i64,
     pub connections: crate::connections::ConnectionLimits,
     pub rate_limits: crate::limits::RateLimits,
 }
@@ -176,6 +183,7 @@ impl std::fmt::Debug for Settings {
             .field("attestation_aaguids", &self.attestation_aaguids)
             .field("default_policy", &self.default_policy)
             .field("max_tarball_bytes", &self.max_tarball_bytes)
+            .field("approval_ttl_seconds", &self.approval_ttl_seconds)
             .field("connections", &self.connections)
             .field("rate_limits", &self.rate_limits)
             .finish()
@@ -186,6 +194,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./tapgate-data";
 pub const DEFAULT_MAX_JSON_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_TARBALL_BYTES: usize = 50 * 1024 * 1024;
+pub const DEFAULT_APPROVAL_TTL_MINUTES: u32 = 10;
+/// A week: approvals that wait longer are better started again.
+pub const MAX_APPROVAL_TTL_MINUTES: u32 = 7 * 24 * 60;
 
 impl Settings {
     /// Merges flags/environment over the config file over defaults.
@@ -224,8 +235,16 @@ impl Settings {
         };
         let max_tarball_bytes =
             serve.max_tarball_bytes.or(file.max_tarball_bytes).unwrap_or(DEFAULT_MAX_TARBALL_BYTES);
+        let approval_ttl_minutes =
+            serve.approval_ttl_minutes.or(file.approval_ttl_minutes).unwrap_or(DEFAULT_APPROVAL_TTL_MINUTES);
+        if !(1..=MAX_APPROVAL_TTL_MINUTES).contains(&approval_ttl_minutes) {
+            return Err(format!(
+                "invalid --approval-ttl-minutes {approval_ttl_minutes}: use 1 to {MAX_APPROVAL_TTL_MINUTES} (a week)"
+            ));
+        }
         let (connections, rate_limits) = limits::resolve(&serve.limits, file.limits.unwrap_or_default())?;
         Ok(Settings {
+            approval_ttl_seconds: i64::from(approval_ttl_minutes) * 60,
             connections,
             rate_limits,
             default_policy,
@@ -314,6 +333,12 @@ mod tests {
         };
         let s = Settings::resolve(&global, &serve).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.listen.port(), 9001);
+        assert_eq!(s.approval_ttl_seconds, 600, "ten minutes unless configured");
+        let serve = ServeArgs { approval_ttl_minutes: Some(0), ..Default::default() };
+        assert!(Settings::resolve(&global, &serve).is_err());
+        let serve = ServeArgs { approval_ttl_minutes: Some(1440), ..Default::default() };
+        let s = Settings::resolve(&global, &serve).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.approval_ttl_seconds, 86_400);
     }
 
     #[test]

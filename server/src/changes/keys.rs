@@ -121,6 +121,7 @@ pub async fn add_key(
         role: Role::AccountOwner,
         otp,
         payload: payload.as_deref(),
+        facts: Default::default(),
     };
     let evidence = gate::admit(state, &request).await?;
     let Evidence::Tap { payload: Some(payload), .. } = &evidence else {
@@ -159,8 +160,15 @@ pub async fn remove_key(
     };
     let intent = intent(actor, change);
     let policy = account_policy();
-    let request =
-        Request { actor, intent: &intent, policy: &policy, role: Role::AccountOwner, otp, payload: None };
+    let request = Request {
+        actor,
+        intent: &intent,
+        policy: &policy,
+        role: Role::AccountOwner,
+        otp,
+        payload: None,
+        facts: Default::default(),
+    };
     let evidence = gate::admit(state, &request).await?;
     let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), now: state.now() };
     match state.store.delete_key(&actor.id, key_id, &guard).await {

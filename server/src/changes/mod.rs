@@ -10,7 +10,7 @@ pub mod publish;
 use tapgate_shared::gate_intent::{Change, GateIntent};
 
 use crate::gate::roles::{Asking, role_for};
-use crate::gate::{self, Evidence, GateError, PolicyInForce, Request, Role};
+use crate::gate::{self, Evidence, Facts, GateError, PolicyInForce, Request, Role};
 use crate::state::AppState;
 use crate::store::gate::Guard;
 use crate::store::users::User;
@@ -49,11 +49,13 @@ pub async fn admit(
     otp: Option<&str>,
 ) -> Result<Admitted, GateError> {
     let policy = gate::policy_in_force(state, package).await?;
-    admit_under(state, actor, package, policy, asking, change, otp).await
+    admit_under(state, actor, package, policy, asking, change, otp, Facts::default()).await
 }
 
 /// [`admit`] under a policy already read (when the change itself names the policy it replaces,
-/// both must come from the same read).
+/// or what the change needs depends on it, both must come from the same read), with what is
+/// known about the change beyond its intent.
+#[allow(clippy::too_many_arguments)]
 pub async fn admit_under(
     state: &AppState,
     actor: &Actor,
@@ -62,10 +64,12 @@ pub async fn admit_under(
     asking: Asking,
     change: Change,
     otp: Option<&str>,
+    facts: Facts,
 ) -> Result<Admitted, GateError> {
     let role = role_for(state, &actor.user, actor.admin, package, &policy, asking).await?;
     let intent = GateIntent { subject: package.to_string(), requested_by: actor.user.name.clone(), change };
-    let request = Request { actor: &actor.user, intent: &intent, policy: &policy, role, otp, payload: None };
+    let request =
+        Request { actor: &actor.user, intent: &intent, policy: &policy, role, otp, payload: None, facts };
     let evidence = gate::admit(state, &request).await?;
     Ok(Admitted { package: package.to_string(), policy, role, evidence, intent })
 }

@@ -1,11 +1,14 @@
 //! Publishing a version: the intent commits to the exact tarball (its SHA-512 integrity) and the
 //! tags the publish sets.
 
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
 use tapgate_shared::gate_intent::Change;
 
-use super::{Actor, admit, log_accepted};
+use super::{Actor, admit_under, log_accepted};
 use crate::gate::roles::Asking;
-use crate::gate::{GateError, committed};
+use crate::gate::{Facts, GateError, committed, policy_in_force};
 use crate::publish::packument::{Upload, stored_manifest};
 use crate::publish::served::MAX_STORED_MANIFEST_BYTES;
 use crate::state::AppState;
@@ -48,6 +51,50 @@ pub async fn may_write(state: &AppState, actor: &Actor, package: &str) -> Result
     Ok(())
 }
 
+/// The lifecycle scripts npm runs when a package is installed (or, for `prepare`, installed
+/// from git).
+pub const INSTALL_SCRIPTS: [&str; 4] = ["preinstall", "install", "postinstall", "prepare"];
+
+/// A manifest's install scripts, by name.
+pub fn install_scripts(manifest: &Map<String, Value>) -> BTreeMap<&'static str, String> {
+    let scripts = manifest.get("scripts").and_then(Value::as_object);
+    INSTALL_SCRIPTS
+        .iter()
+        .filter_map(|name| {
+            let script = scripts?.get(*name)?;
+            Some((*name, script.as_str().map_or_else(|| script.to_string(), str::to_string)))
+        })
+        .collect()
+}
+
+/// Whether publishing `manifest` adds or changes install scripts against the previous version:
+/// the one served that was published last (none: any install script is new).
+pub async fn scripts_changed(
+    state: &AppState,
+    package: &str,
+    manifest: &Map<String, Value>,
+) -> Result<bool, GateError> {
+    let previous = super::package::served_versions(state, package).await?.into_iter().max_by(|a, b| {
+        a.published_at
+            .cmp(&b.published_at)
+            .then_with(|| crate::names::compare_versions(&a.version, &b.version))
+    });
+    let before = match previous {
+        Some(row) => match serde_json::from_str::<Value>(&row.manifest) {
+            Ok(Value::Object(m)) => install_scripts(&m),
+            _ => {
+                return Err(GateError::Corrupt(format!(
+                    "the stored manifest of {package}@{} is corrupt",
+                    row.version
+                )));
+            }
+        },
+        None => BTreeMap::new(),
+    };
+    let after = install_scripts(manifest);
+    Ok(after.iter().any(|(name, script)| before.get(name) != Some(script)))
+}
+
 /// Publishes `upload` through the gate.
 pub async fn publish(
     state: &AppState,
@@ -57,7 +104,14 @@ pub async fn publish(
 ) -> Result<(), GateError> {
     check_new_version(state, &upload.name, &upload.version).await?;
     let change = change_of(upload)?;
-    let admitted = admit(state, actor, &upload.name, Asking::Publish, change, otp).await?;
+    let policy = policy_in_force(state, &upload.name).await?;
+    let facts = if policy.policy.approvals_when_scripts_change.is_some() {
+        Facts { scripts_changed: scripts_changed(state, &upload.name, &upload.manifest).await? }
+    } else {
+        Facts::default()
+    };
+    let admitted =
+        admit_under(state, actor, &upload.name, policy, Asking::Publish, change, otp, facts).await?;
     let manifest = stored_manifest(upload, &state.config.url("")).to_string();
     if manifest.len() > MAX_STORED_MANIFEST_BYTES {
         return Err(GateError::TooLarge(format!(
