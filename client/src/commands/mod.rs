@@ -1,12 +1,15 @@
 //! One module per command.
 
+pub mod admin;
 pub mod approve;
 pub mod dist_tag;
 pub mod key;
 pub mod keyring;
 pub mod login;
 pub mod owner;
+pub mod pending;
 pub mod publish;
+pub mod reject;
 pub mod release;
 pub mod verify;
 pub mod whoami;
@@ -25,6 +28,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Key(cmd) => key::run(g, cmd).await,
         Command::Publish(args) => publish::run(g, &args).await,
         Command::Approve { approval } => approve::run(g, &approval).await,
+        Command::Pending => pending::run(g).await,
+        Command::Reject { approval } => reject::run(g, &approval).await,
+        Command::Admin(cmd) => admin::run(g, cmd).await,
         Command::Verify { spec, keyring } => verify::run(g, &spec, &keyring).await,
         Command::Keyring(cmd) => keyring::run(g, cmd).await,
         Command::Owner(cmd) => owner::run(g, cmd).await,
