@@ -48,6 +48,19 @@ pub enum Command {
         /// The URL npm printed (…/approve/apr_… or …/login/npl_…), or the approval id.
         approval: String,
     },
+    /// List the changes to your packages waiting for maintainers' approval (approve one with
+    /// `tapgate approve URL`).
+    Pending,
+    /// Reject a pending change to one of your packages with a tap: it will not be made, whoever
+    /// else approves it.
+    Reject {
+        /// The approval URL (…/approve/apr_…) or id.
+        approval: String,
+    },
+    /// Administrators: set package policies (each change approved with your tap, and lowering
+    /// a critical package's policy also by its maintainers).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Re-verify a published version's key approval offline: intent, tarball, and every tap,
     /// each checked with a key you trust (your keyring), never with the key the registry serves.
     Verify {
@@ -260,4 +273,48 @@ pub enum KeyCommand {
         /// Key id (see `tapgate key list`).
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// A package's policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show a package's policy, and maintainers who do not meet it.
+    Show { package: String },
+    /// Replace a package's policy with the one given by the flags (requirements not given are
+    /// dropped). Critical packages: `--attested-keys --user-verification --approvals 2
+    /// --all-maintainers-enrolled`.
+    Set(PolicySetArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicySetArgs {
+    pub package: String,
+    /// `security-key` (changes need a maintainer's tap) or `none`.
+    #[arg(long, default_value = "security-key")]
+    pub second_factor: String,
+    /// Only attested hardware keys (whose maker the registry trusts) approve changes.
+    #[arg(long)]
+    pub attested_keys: bool,
+    /// Each approval must verify its user (the key's PIN or fingerprint).
+    #[arg(long)]
+    pub user_verification: bool,
+    /// Distinct maintainers who must approve each change.
+    #[arg(long, default_value_t = 1)]
+    pub approvals: u32,
+    /// Every maintainer must hold a key meeting the policy.
+    #[arg(long)]
+    pub all_maintainers_enrolled: bool,
+    /// Distinct maintainers who must approve a publish that adds or changes install scripts
+    /// (preinstall, install, postinstall, prepare).
+    #[arg(long, value_name = "N")]
+    pub approvals_when_scripts_change: Option<u32>,
+    /// The ways CI may publish: deploy-key, stage, oidc (comma-separated); none when absent.
+    #[arg(long, value_delimiter = ',')]
+    pub ci: Vec<String>,
 }

@@ -53,6 +53,8 @@ impl Expected {
             (Change::Unpublish { version, .. }, Change::Unpublish { version: v, .. }) => version == v,
             (Change::UnpublishPackage { .. }, Change::UnpublishPackage { .. }) => true,
             (Change::KeyRemove { key_id, .. }, Change::KeyRemove { key_id: k, .. }) => key_id == k,
+            // The policy it replaces is the registry's to fill in (and shown before the tap).
+            (Change::PolicySet { new, .. }, Change::PolicySet { new: n, .. }) => new == n,
             (want, got) => want == got,
         }
     }
@@ -102,7 +104,7 @@ pub fn check(info: &ApprovalInfo, expected: Option<&Expected>) -> Result<GateInt
     Ok(intent)
 }
 
-fn has_control_characters(value: &serde_json::Value) -> bool {
+pub(crate) fn has_control_characters(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::String(s) => s.chars().any(char::is_control),
         serde_json::Value::Array(items) => items.iter().any(has_control_characters),
@@ -113,14 +115,32 @@ fn has_control_characters(value: &serde_json::Value) -> bool {
     }
 }
 
-/// Shows the change, taps the key, and returns the ticket.
-pub async fn tap(g: &Global, info: &ApprovalInfo, expected: Option<&Expected>) -> Result<ApprovalTicket> {
+/// What a tap achieved.
+#[derive(Debug)]
+pub enum Tapped {
+    /// The last approval needed: the ticket for the change.
+    Ticket(ApprovalTicket),
+    /// Recorded; more distinct maintainers must approve.
+    Pending { approvals: u32, required: u32 },
+}
+
+/// Shows the change, taps the key, and returns the ticket (or how many approvals are still
+/// missing).
+pub async fn tap(g: &Global, info: &ApprovalInfo, expected: Option<&Expected>) -> Result<Tapped> {
     let intent = check(info, expected)?;
     let origin = ceremony::origin_of(&g.server)?;
     eprintln!("Approve on {}: {}", origin, intent.describe());
     eprintln!("  requested by {}", intent.requested_by);
     let local = expected.and_then(|e| e.details.as_ref());
     eprint!("{}", crate::describe::lines(&intent, info.details.as_ref(), local));
+    if info.required > 1 {
+        let who = if info.approved_by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", info.approved_by.join(", "))
+        };
+        eprintln!("  approved so far by {} of the {} needed{who}", info.approvals, info.required);
+    }
     let options = info.public_key.as_ref().context("the approval is not pending any more")?;
     let credential = ceremony::assert(&g.authenticator, options, &origin).await?;
     let client = Client::new(&g.server, None)?;
@@ -133,13 +153,10 @@ pub async fn tap(g: &Global, info: &ApprovalInfo, expected: Option<&Expected>) -
         .await?;
     if resp.status() == StatusCode::ACCEPTED {
         let pending: Pending = resp.json().await?;
-        bail!(
-            "your approval is recorded; {} more maintainer(s) must approve at {} before this change is made",
-            pending.required.saturating_sub(pending.approvals),
-            info.url
-        );
+        return Ok(Tapped::Pending { approvals: pending.approvals, required: pending.required });
     }
-    resp.json().await.map_err(|e| anyhow!("the registry sent an unexpected answer: {e}"))
+    let ticket = resp.json().await.map_err(|e| anyhow!("the registry sent an unexpected answer: {e}"))?;
+    Ok(Tapped::Ticket(ticket))
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +168,61 @@ struct Pending {
 #[derive(Debug, Deserialize)]
 struct OtpRequired {
     approval: Option<ApprovalInfo>,
+    #[serde(rename = "doneUrl")]
+    done_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Done {
+    token: String,
+}
+
+/// Waits on the approval's done URL (as npm does) until the other maintainers approved; returns
+/// the ticket.
+async fn wait_for_others(
+    client: &Client,
+    info: &ApprovalInfo,
+    done_url: &str,
+    missing: u32,
+) -> Result<String> {
+    eprintln!(
+        "Your approval is recorded; waiting for {missing} more maintainer(s) to approve at {} \
+         (`tapgate approve {}`, or `tapgate pending`). Press Ctrl-C to stop waiting.",
+        info.url, info.url
+    );
+    let http = reqwest::Client::new();
+    loop {
+        let resp = http
+            .get(done_url)
+            .send()
+            .await
+            .map_err(|e| anyhow!("cannot reach the registry at {}: {e}", client.base))?;
+        match resp.status() {
+            StatusCode::OK => {
+                let done: Done =
+                    resp.json().await.map_err(|e| anyhow!("the registry sent an unexpected answer: {e}"))?;
+                return Ok(done.token);
+            }
+            StatusCode::ACCEPTED => {
+                let seconds = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(2)
+                    .clamp(1, 10);
+                tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+            }
+            _ => {
+                let err = server_error(resp).await;
+                bail!(
+                    "the change was not approved: {} (it may have expired or been rejected: see {})",
+                    err.message,
+                    info.url
+                );
+            }
+        }
+    }
 }
 
 /// Sends the request `build(otp)` makes; when the registry wants a tap, checks the approval
@@ -170,7 +242,9 @@ pub async fn send(
         return Err(server_error(resp).await.into());
     }
     let text = resp.text().await.unwrap_or_default();
-    let approval = serde_json::from_str::<OtpRequired>(&text).ok().and_then(|o| o.approval);
+    let otp_required = serde_json::from_str::<OtpRequired>(&text).ok();
+    let done_url = otp_required.as_ref().and_then(|o| o.done_url.clone());
+    let approval = otp_required.and_then(|o| o.approval);
     let Some(approval) = approval else {
         let err = serde_json::from_str::<tapgate_shared::ErrorEnvelope>(&text)
             .map(|e| e.error.message)
@@ -183,8 +257,14 @@ pub async fn send(
     {
         expected.requested_by = crate::credentials::saved_username(&g.server).ok().flatten();
     }
-    let ticket = tap(g, &approval, expected.as_ref()).await?;
-    client.execute(build(Some(&ticket.ticket))).await
+    let ticket = match tap(g, &approval, expected.as_ref()).await? {
+        Tapped::Ticket(ticket) => ticket.ticket,
+        Tapped::Pending { approvals, required } => {
+            let done_url = done_url.context("the registry sent no URL to wait on for the other approvals")?;
+            wait_for_others(client, &approval, &done_url, required.saturating_sub(approvals)).await?
+        }
+    };
+    client.execute(build(Some(&ticket))).await
 }
 
 #[cfg(test)]

@@ -179,6 +179,33 @@ fn check_taps(v: &mut Verification, record: &ApprovalRecord, keyring: &Keyring) 
             if taps.len() == 1 { String::new() } else { format!(" (tap {} of {})", i + 1, taps.len()) };
         check_tap(v, record, tap, challenge.as_ref().ok(), keyring, &label);
     }
+    let needed = approvals_needed(record);
+    if needed > 1 {
+        let got = v.approved_by.len();
+        v.check(
+            "enough distinct people approved with keys you trust",
+            if got >= needed {
+                Ok(format!(
+                    "{got} of the {needed} approvals the policy in force requires ({})",
+                    v.approved_by.join(", ")
+                ))
+            } else {
+                Err(format!(
+                    "the policy in force requires {needed} approvals by distinct maintainers, but only {got} \
+                     signed with keys you trust{}",
+                    if got == 0 { String::new() } else { format!(" ({})", v.approved_by.join(", ")) }
+                ))
+            },
+        );
+    }
+}
+
+/// How many distinct people must have approved: what the policy in force when the change was
+/// approved asks (and what the registry says it demanded, if more).
+fn approvals_needed(record: &ApprovalRecord) -> usize {
+    let policy = record.policy.as_ref().map_or(1, |p| p.approvals);
+    let demanded = record.required_approvals.unwrap_or(1);
+    usize::try_from(policy.max(demanded).max(1)).unwrap_or(usize::MAX)
 }
 
 /// The record's taps: its `signatures`, or (records that predate the list) the top-level one.
@@ -275,6 +302,13 @@ fn check_tap(
                 return Err("the key did not report user presence".into());
             }
             let counter = u32::from_be_bytes([ad[33], ad[34], ad[35], ad[36]]);
+            let uv_required = record.policy.as_ref().is_some_and(|p| p.user_verification);
+            if uv_required && flags & 0x04 == 0 {
+                return Err(
+                    "the policy in force requires user verification, but the key did not verify its user"
+                        .into(),
+                );
+            }
             let uv = if flags & 0x04 != 0 { ", user verified" } else { "" };
             Ok(format!("rp {}, counter {counter}{uv}", record.rp_id))
         })(),

@@ -104,13 +104,14 @@ pub struct VerifiedAssertion {
     pub counter: u32,
 }
 
-/// Verifies `credential` against a taken authentication ceremony for `user_id`, then moves the
-/// key's counter forward with compare-and-set. A counter regression suspends the key and records
-/// a security event. `package` names the package concerned, for the event log.
+/// Verifies `credential` against a taken authentication ceremony, from a key of one of `users`
+/// (none: a decoy ceremony that no answer passes), then moves the key's counter forward with
+/// compare-and-set. A counter regression suspends the key and records a security event.
+/// `package` names the package concerned, for the event log.
 pub async fn verify_assertion(
     state: &AppState,
     stored_state: &str,
-    user_id: Option<&str>,
+    users: &[&str],
     credential: &PublicKeyCredential,
     package: Option<&str>,
 ) -> Result<VerifiedAssertion, AssertionError> {
@@ -121,10 +122,10 @@ pub async fn verify_assertion(
             "ceremony holds registration state where authentication was expected".into(),
         ));
     };
-    let Some(user_id) = user_id else {
+    if users.is_empty() {
         // A decoy ceremony for an unknown user: answer exactly as for a wrong key.
         return Err(AssertionError::Failed(CeremonyFailure::UnknownCredential));
-    };
+    }
     let now = state.now();
     match state.rp.finish_authentication(credential, &auth_state) {
         Ok(result) => {
@@ -132,7 +133,7 @@ pub async fn verify_assertion(
                 .store
                 .key_by_credential_id(result.cred_id())
                 .await?
-                .filter(|k| k.user_id == user_id && k.suspended_at.is_none())
+                .filter(|k| users.contains(&k.user_id.as_str()) && k.suspended_at.is_none())
                 .ok_or(AssertionError::Failed(CeremonyFailure::UnknownCredential))?;
             let mut updated = credential_of(&key)?;
             let new_counter = result.counter();

@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// GlobalSign roots shipped in server/trust/fido-mds-roots, signer under fidoalliance.org]
     #[arg(long, env = "TAPGATE_FIDO_MDS_ROOT")]
     pub fido_mds_root: Option<PathBuf>,
+    /// How long a change waits for its approvals, in minutes: with several approvers (N of M)
+    /// the others need time to see it [default: 10]
+    #[arg(long, env = "TAPGATE_APPROVAL_TTL_MINUTES")]
+    pub approval_ttl_minutes: Option<u32>,
     #[command(flatten)]
     pub limits: Box<limits::LimitArgs>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges);
@@ -168,6 +172,7 @@ pub struct FileConfig {
     pub fido_mds_root: Option<PathBuf>,
     pub default_policy: Option<String>,
     pub max_tarball_bytes: Option<usize>,
+    pub approval_ttl_minutes: Option<u32>,
     /// Connections, timeouts and rate limits.
     pub limits: Option<limits::LimitsFile>,
     pub trusted_proxies: Option<Vec<String>>,
@@ -192,6 +197,8 @@ pub struct Settings {
     pub fido_mds_root: Option<PathBuf>,
     pub default_policy: tapgate_shared::api::SecondFactor,
     pub max_tarball_bytes: usize,
+    /// How long a change waits for its approvals.
+    pub approval_ttl_seconds: i64,
     pub connections: crate::connections::ConnectionLimits,
     pub rate_limits: crate::limits::RateLimits,
     pub trusted_proxies: Vec<crate::observe::IpRange>,
@@ -212,6 +219,7 @@ impl std::fmt::Debug for Settings {
             .field("fido_mds_root", &self.fido_mds_root)
             .field("default_policy", &self.default_policy)
             .field("max_tarball_bytes", &self.max_tarball_bytes)
+            .field("approval_ttl_seconds", &self.approval_ttl_seconds)
             .field("connections", &self.connections)
             .field("rate_limits", &self.rate_limits)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -223,6 +231,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./tapgate-data";
 pub const DEFAULT_MAX_JSON_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_TARBALL_BYTES: usize = 50 * 1024 * 1024;
+pub const DEFAULT_APPROVAL_TTL_MINUTES: u32 = 10;
+/// A week: approvals that wait longer are better started again.
+pub const MAX_APPROVAL_TTL_MINUTES: u32 = 7 * 24 * 60;
 
 impl Settings {
     /// Merges flags/environment over the config file over defaults.
@@ -274,6 +285,13 @@ impl Settings {
         };
         let max_tarball_bytes =
             serve.max_tarball_bytes.or(file.max_tarball_bytes).unwrap_or(DEFAULT_MAX_TARBALL_BYTES);
+        let approval_ttl_minutes =
+            serve.approval_ttl_minutes.or(file.approval_ttl_minutes).unwrap_or(DEFAULT_APPROVAL_TTL_MINUTES);
+        if !(1..=MAX_APPROVAL_TTL_MINUTES).contains(&approval_ttl_minutes) {
+            return Err(format!(
+                "invalid --approval-ttl-minutes {approval_ttl_minutes}: use 1 to {MAX_APPROVAL_TTL_MINUTES} (a week)"
+            ));
+        }
         let (connections, rate_limits) = limits::resolve(&serve.limits, file.limits.unwrap_or_default())?;
         let proxies = if serve.trusted_proxies.is_empty() {
             file.trusted_proxies.unwrap_or_default()
@@ -286,6 +304,7 @@ impl Settings {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
             trusted_proxies,
+            approval_ttl_seconds: i64::from(approval_ttl_minutes) * 60,
             connections,
             rate_limits,
             default_policy,
@@ -365,6 +384,12 @@ mod tests {
         };
         let s = Settings::resolve(&global, &serve).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.listen.port(), 9001);
+        assert_eq!(s.approval_ttl_seconds, 600, "ten minutes unless configured");
+        let serve = ServeArgs { approval_ttl_minutes: Some(0), ..Default::default() };
+        assert!(Settings::resolve(&global, &serve).is_err());
+        let serve = ServeArgs { approval_ttl_minutes: Some(1440), ..Default::default() };
+        let s = Settings::resolve(&global, &serve).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.approval_ttl_seconds, 86_400);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct AppConfig {
     /// Policy for packages that have none yet.
     pub default_policy: tapgate_shared::api::SecondFactor,
     pub max_tarball_bytes: usize,
+    /// How long a change waits for its approvals (`--approval-ttl-minutes`).
+    pub approval_ttl_seconds: i64,
     /// Connections at once and how long a client may take.
     pub connections: crate::connections::ConnectionLimits,
     /// Rate limits on sign-ins, second factors and invites.

@@ -205,7 +205,7 @@ pub struct ApprovalInfo {
     pub version: String,
     pub integrity: String,
     pub requested_by: String,
-    /// `pending`, `approved`, `used` or `expired`.
+    /// `pending`, `approved`, `used`, `expired` or `rejected`.
     pub status: String,
     pub expires_at: String,
     #[serde(rename = "publicKey", default, skip_serializing_if = "Option::is_none")]
@@ -232,6 +232,12 @@ pub struct ApprovalInfo {
     /// publish, what the tarball holds and changes. Informational: the intent is what binds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<ApprovalDetails>,
+    /// Who has tapped, each once.
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+    /// Who rejected the change (status `rejected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<String>,
 }
 
 /// Recorded when an intent is created, shown with its approval.
@@ -310,6 +316,12 @@ pub struct ApprovalRecord {
     /// (`gate_intent` is its `ci-credential-create` scope).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy_key: Option<String>,
+    /// The package policy in force when the change was approved (absent from older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PackagePolicy>,
+    /// How many distinct people the registry required to approve this change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_approvals: Option<u32>,
 }
 
 fn format_one() -> u32 {
@@ -371,10 +383,13 @@ pub struct PackageInfo {
     pub maintainers: Vec<String>,
     pub versions: Vec<String>,
     pub dist_tags: std::collections::BTreeMap<String, String>,
+    /// Under `all_maintainers_enrolled`: maintainers without a key that meets the policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noncompliant_maintainers: Vec<NoncompliantMaintainer>,
 }
 
-/// A package's publishing policy. Later requirements (attested keys, several approvers) add
-/// fields; absent fields mean "not required".
+/// A package's policy: what evidence its changes need. Absent fields mean "not required" (and
+/// are left out when serialised, so a policy's canonical JSON only names what it requires).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PackagePolicy {
@@ -383,6 +398,77 @@ pub struct PackagePolicy {
     /// The ways CI may publish without a person's tap at release time; none when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ci: Vec<CiMethod>,
+    /// Only keys whose attestation chains to a CA the registry trusts approve changes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub attested_keys: bool,
+    /// Each approving tap must verify its user (PIN or fingerprint).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub user_verification: bool,
+    /// Distinct maintainers who must each approve a change (1 when absent).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub approvals: u32,
+    /// Every maintainer must hold a key that meets this policy.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub all_maintainers_enrolled: bool,
+    /// Distinct maintainers who must approve a publish that adds or changes install scripts
+    /// (`preinstall`, `install`, `postinstall`, `prepare`); `approvals` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals_when_scripts_change: Option<u32>,
+}
+
+impl PackagePolicy {
+    /// A policy asking only for `second_factor`.
+    pub fn new(second_factor: SecondFactor) -> Self {
+        Self {
+            second_factor,
+            ci: Vec::new(),
+            attested_keys: false,
+            user_verification: false,
+            approvals: 1,
+            all_maintainers_enrolled: false,
+            approvals_when_scripts_change: None,
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// A maintainer who holds no key meeting the package's policy: they can neither approve nor
+/// publish it until they enroll one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoncompliantMaintainer {
+    pub user: String,
+    /// What they must do, in a sentence.
+    pub needs: String,
+}
+
+/// `GET /api/v1/approvals?pending=true`: pending approvals on the caller's packages (and the
+/// caller's own requests), oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingApprovals {
+    pub approvals: Vec<ApprovalInfo>,
+}
+
+/// `POST /api/v1/approvals/{id}/reject`: the key signs the intent's reject challenge
+/// (`tapgate-reject-v2`), which no approval can be made of.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RejectChallenge {
+    pub ceremony: String,
+    #[serde(rename = "publicKey")]
+    pub public_key: webauthn_rs_proto::PublicKeyCredentialRequestOptions,
+    /// The intent rejected and its nonce, so the client recomputes the challenge before a tap.
+    pub intent: crate::gate_intent::GateIntent,
+    pub nonce: String,
 }
 
 /// A way CI publishes (`"ci": ["deploy-key", "stage", "oidc"]` in a package policy).

@@ -24,6 +24,11 @@ use sha2::{Digest, Sha256};
 /// Domain separator of format v2.
 pub const INTENT_DOMAIN_V2: &[u8] = b"tapgate-intent-v2";
 
+/// Domain separator of a rejection: a maintainer's key saying "no" to an intent signs
+/// `SHA-256("tapgate-reject-v2" || canonical(intent) || nonce)`, which can never be mistaken for
+/// (or replayed as) an approval of it.
+pub const REJECT_DOMAIN_V2: &[u8] = b"tapgate-reject-v2";
+
 /// One version's deprecation message (empty: the deprecation is lifted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deprecation {
@@ -202,6 +207,15 @@ impl GateIntent {
     pub fn challenge(&self, nonce: &[u8; 32]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(INTENT_DOMAIN_V2);
+        h.update(self.canonical());
+        h.update(nonce);
+        h.finalize().into()
+    }
+
+    /// The WebAuthn challenge a key signs to reject this intent (see [`REJECT_DOMAIN_V2`]).
+    pub fn reject_challenge(&self, nonce: &[u8; 32]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(REJECT_DOMAIN_V2);
         h.update(self.canonical());
         h.update(nonce);
         h.finalize().into()
@@ -412,6 +426,18 @@ mod tests {
             assert!(!seen.contains(&c), "{v:?} collides");
             seen.push(c);
         }
+    }
+
+    #[test]
+    fn a_rejection_never_signs_the_approval_challenge() {
+        let nonce = [9u8; 32];
+        assert_ne!(publish().reject_challenge(&nonce), publish().challenge(&nonce));
+        let mut h = Sha256::new();
+        h.update(b"tapgate-reject-v2");
+        h.update(publish().canonical());
+        h.update(nonce);
+        let want: [u8; 32] = h.finalize().into();
+        assert_eq!(publish().reject_challenge(&nonce), want);
     }
 
     #[test]

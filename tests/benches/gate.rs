@@ -227,6 +227,7 @@ async fn run(backend: Backend, a: &Args) -> Option<(f64, Duration, Duration)> {
         max_json_bytes: 1024 * 1024,
         default_policy: SecondFactor::SecurityKey,
         max_tarball_bytes: 10 * 1024 * 1024,
+        approval_ttl_seconds: tapgate_server::gate::approvals::DEFAULT_INTENT_TTL_SECONDS,
         connections: Default::default(),
         // Every maintainer taps from 127.0.0.1: the bench measures the gate, not the limits.
         rate_limits: tapgate_server::limits::RateLimits::off(),

@@ -5,7 +5,7 @@ use tapgate_shared::api::ApprovalInfo;
 
 use crate::api::Client;
 use crate::cli::Global;
-use crate::gated;
+use crate::gated::{self, Tapped};
 use crate::output::emit;
 
 /// The approval id in an approval URL (`…/approve/<id>`) or the id itself.
@@ -28,8 +28,27 @@ pub async fn run(g: &Global, approval: &str) -> Result<()> {
         bail!("this approval is {}: nothing to approve", info.status);
     }
     // What is shown is what is signed: the challenge is recomputed from the intent first.
-    let ticket = gated::tap(g, &info, None).await?;
     let intent = info.intent.as_ref().map(|i| i.describe()).unwrap_or_default();
+    let ticket = match gated::tap(g, &info, None).await? {
+        Tapped::Ticket(ticket) => ticket,
+        Tapped::Pending { approvals, required } => {
+            let missing = required.saturating_sub(approvals);
+            emit(
+                g.json,
+                &serde_json::json!({
+                    "approved": true, "pending": true, "change": intent, "package": info.package,
+                    "version": info.version, "approvals": approvals, "required": required,
+                }),
+                || {
+                    format!(
+                        "Your approval is recorded: {intent}. {missing} more maintainer(s) must approve at {} before the change is made.",
+                        info.url
+                    )
+                },
+            );
+            return Ok(());
+        }
+    };
     emit(
         g.json,
         &serde_json::json!({

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod admin;
 pub mod approve;
 pub mod ci;
 pub mod dist_tag;
@@ -7,7 +8,9 @@ pub mod key;
 pub mod keyring;
 pub mod login;
 pub mod owner;
+pub mod pending;
 pub mod publish;
+pub mod reject;
 pub mod release;
 pub mod verify;
 pub mod whoami;
@@ -28,6 +31,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Approve { approval } => approve::run(g, &approval).await,
         Command::Verify { spec, keyring, server_key } => verify::run(g, &spec, &keyring, &server_key).await,
         Command::Ci(cmd) => ci::run(g, cmd).await,
+        Command::Pending => pending::run(g).await,
+        Command::Reject { approval } => reject::run(g, &approval).await,
+        Command::Admin(cmd) => admin::run(g, cmd).await,
         Command::Keyring(cmd) => keyring::run(g, cmd).await,
         Command::Owner(cmd) => owner::run(g, cmd).await,
         Command::DistTag(cmd) => dist_tag::run(g, cmd).await,

@@ -123,6 +123,7 @@ pub async fn add_key(
         payload: payload.as_deref(),
         origin: None,
         tarball: None,
+        facts: Default::default(),
     };
     let evidence = gate::admit(state, &request).await?;
     let Evidence::Tap { payload: Some(payload), .. } = &evidence else {
@@ -170,6 +171,7 @@ pub async fn remove_key(
         payload: None,
         origin: None,
         tarball: None,
+        facts: Default::default(),
     };
     let evidence = gate::admit(state, &request).await?;
     let guard =

@@ -11,7 +11,7 @@ pub mod publish;
 use tapgate_shared::gate_intent::{Change, GateIntent};
 
 use crate::gate::roles::{Asking, role_for};
-use crate::gate::{self, Evidence, GateError, PolicyInForce, Request, Role};
+use crate::gate::{self, Evidence, Facts, GateError, PolicyInForce, Request, Role};
 use crate::state::AppState;
 use crate::store::gate::Guard;
 use crate::store::users::User;
@@ -45,6 +45,8 @@ pub struct Asked<'a> {
     pub change: Change,
     pub otp: Option<&'a str>,
     pub tarball: Option<&'a [u8]>,
+    /// What the policy's requirement depends on (whether a publish changes install scripts).
+    pub facts: gate::Facts,
 }
 
 /// An intent the gate admitted, with what its commit re-checks.
@@ -73,11 +75,13 @@ pub async fn admit(
     otp: Option<&str>,
 ) -> Result<Admitted, GateError> {
     let policy = gate::policy_in_force(state, package).await?;
-    admit_under(state, actor, package, policy, asking, change, otp).await
+    admit_under(state, actor, package, policy, asking, change, otp, Facts::default()).await
 }
 
 /// [`admit`] under a policy already read (when the change itself names the policy it replaces,
-/// both must come from the same read).
+/// or what the change needs depends on it, both must come from the same read), with what is
+/// known about the change beyond its intent.
+#[allow(clippy::too_many_arguments)]
 pub async fn admit_under(
     state: &AppState,
     actor: &Actor,
@@ -86,8 +90,9 @@ pub async fn admit_under(
     asking: Asking,
     change: Change,
     otp: Option<&str>,
+    facts: Facts,
 ) -> Result<Admitted, GateError> {
-    admit_asked(state, actor, package, policy, Asked { asking, change, otp, tarball: None }).await
+    admit_asked(state, actor, package, policy, Asked { asking, change, otp, tarball: None, facts }).await
 }
 
 /// [`admit_under`], with everything the actor asked for.
@@ -98,7 +103,7 @@ pub async fn admit_asked(
     policy: PolicyInForce,
     asked: Asked<'_>,
 ) -> Result<Admitted, GateError> {
-    let Asked { asking, change, otp, tarball } = asked;
+    let Asked { asking, change, otp, tarball, facts } = asked;
     let ci_only = |what: &str| {
         GateError::Forbidden(format!(
             "a CI credential publishes only with a deploy key it asked for (`tapgate ci deploy-key`); {what}"
@@ -123,6 +128,7 @@ pub async fn admit_asked(
         payload: None,
         origin: Some(&actor.origin),
         tarball,
+        facts,
     };
     let evidence = gate::admit(state, &request).await?;
     if let Some(mine) = &actor.ci_credential

@@ -5,7 +5,7 @@ use tapgate_shared::gate_intent::{Change, Deprecation};
 
 use super::{Actor, admit, admit_under, log_accepted};
 use crate::gate::roles::Asking;
-use crate::gate::{self, GateError, committed};
+use crate::gate::{self, Facts, GateError, approvers, committed};
 use crate::policy::Policy;
 use crate::state::AppState;
 use crate::store::changes::Unpublished;
@@ -177,8 +177,19 @@ pub async fn add_maintainer(
     if state.store.is_maintainer(package, &target.id).await? {
         return Err(unchanged(format!("{username} is already a maintainer of {package}")));
     }
+    let policy = gate::policy_in_force(state, package).await?;
+    if policy.policy.all_maintainers_enrolled
+        && let Err(needs) = approvers::compliance(state, &policy.policy, &target.id, &target.name).await?
+    {
+        return Err(GateError::PolicyViolation(format!(
+            "{package} requires every maintainer to hold a key that meets its policy, and {needs}; \
+             then add them again"
+        )));
+    }
     let change = Change::MaintainerAdd { user: target.name.clone() };
-    let admitted = admit(state, actor, package, Asking::Maintainers, change, otp).await?;
+    let admitted =
+        admit_under(state, actor, package, policy, Asking::Maintainers, change, otp, Facts::default())
+            .await?;
     let guard = admitted.guard(actor, state.now());
     if !committed(state.store.add_maintainer(package, &target.id, &guard).await, package)? {
         return Err(unchanged(format!("{username} became a maintainer of {package} meanwhile")));
@@ -201,6 +212,15 @@ pub async fn remove_maintainer(
     };
     if maintainers.len() == 1 {
         return Err(GateError::Conflict("a package keeps at least one maintainer: add another first".into()));
+    }
+    let needed = usize::try_from(gate::policy_in_force(state, package).await?.policy.approvals_needed(true))
+        .unwrap_or(usize::MAX);
+    if maintainers.len() - 1 < needed {
+        return Err(GateError::Conflict(format!(
+            "{package}'s policy needs {needed} maintainers to approve some of its changes; without {username} it \
+             would have {}: add another maintainer first, or have an administrator lower the policy",
+            maintainers.len() - 1
+        )));
     }
     let change = Change::MaintainerRemove { user: target_name };
     let admitted = admit(state, actor, package, Asking::Maintainers, change, otp).await?;
@@ -225,8 +245,17 @@ pub async fn set_policy(
     if current.exists && current.policy == new {
         return Err(unchanged(format!("{package} already has this policy")));
     }
+    let maintainers = state.store.maintainers(package).await?.len();
+    let needed = new.approvals_needed(true);
+    if maintainers > 0 && usize::try_from(needed).unwrap_or(usize::MAX) > maintainers {
+        return Err(GateError::Invalid(format!(
+            "{package} has {maintainers} maintainer(s), so {needed} distinct approvals could never be given: \
+             add maintainers first"
+        )));
+    }
     let change = Change::PolicySet { old: current.policy.canonical(), new: new.canonical() };
-    let admitted = admit_under(state, actor, package, current, Asking::Policy, change, otp).await?;
+    let admitted =
+        admit_under(state, actor, package, current, Asking::Policy, change, otp, Facts::default()).await?;
     let guard = admitted.guard(actor, state.now());
     committed(state.store.set_policy(package, &new.to_stored(), &guard).await, package)?;
     log_accepted(&admitted, actor);

@@ -1,11 +1,14 @@
 //! Publishing a version: the intent commits to the exact tarball (its SHA-512 integrity) and the
 //! tags the publish sets.
 
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
 use tapgate_shared::gate_intent::Change;
 
 use super::{Actor, Asked, admit_asked, log_accepted};
 use crate::gate::roles::Asking;
-use crate::gate::{Evidence, GateError, commit_error};
+use crate::gate::{Evidence, Facts, GateError, commit_error, policy_in_force};
 use crate::publish::packument::{Upload, stored_manifest};
 use crate::publish::served::{MAX_STORED_MANIFEST_BYTES, abbreviate};
 use crate::state::AppState;
@@ -49,6 +52,50 @@ pub async fn may_write(state: &AppState, actor: &Actor, package: &str) -> Result
     Ok(())
 }
 
+/// The lifecycle scripts npm runs when a package is installed (or, for `prepare`, installed
+/// from git).
+pub const INSTALL_SCRIPTS: [&str; 4] = ["preinstall", "install", "postinstall", "prepare"];
+
+/// A manifest's install scripts, by name.
+pub fn install_scripts(manifest: &Map<String, Value>) -> BTreeMap<&'static str, String> {
+    let scripts = manifest.get("scripts").and_then(Value::as_object);
+    INSTALL_SCRIPTS
+        .iter()
+        .filter_map(|name| {
+            let script = scripts?.get(*name)?;
+            Some((*name, script.as_str().map_or_else(|| script.to_string(), str::to_string)))
+        })
+        .collect()
+}
+
+/// Whether publishing `manifest` adds or changes install scripts against the previous version:
+/// the one served that was published last (none: any install script is new).
+pub async fn scripts_changed(
+    state: &AppState,
+    package: &str,
+    manifest: &Map<String, Value>,
+) -> Result<bool, GateError> {
+    let previous = super::package::served_versions(state, package).await?.into_iter().max_by(|a, b| {
+        a.published_at
+            .cmp(&b.published_at)
+            .then_with(|| crate::names::compare_versions(&a.version, &b.version))
+    });
+    let before = match previous {
+        Some(row) => match serde_json::from_str::<Value>(&row.manifest) {
+            Ok(Value::Object(m)) => install_scripts(&m),
+            _ => {
+                return Err(GateError::Corrupt(format!(
+                    "the stored manifest of {package}@{} is corrupt",
+                    row.version
+                )));
+            }
+        },
+        None => BTreeMap::new(),
+    };
+    let after = install_scripts(manifest);
+    Ok(after.iter().any(|(name, script)| before.get(name) != Some(script)))
+}
+
 /// Publishes `upload` through the gate.
 pub async fn publish(
     state: &AppState,
@@ -63,8 +110,13 @@ pub async fn publish(
     if !with_deploy_key {
         check_new_version(state, &upload.name, &upload.version).await?;
     }
-    let policy = crate::gate::policy_in_force(state, &upload.name).await?;
-    let asked = Asked { asking: Asking::Publish, change, otp, tarball: Some(&upload.tarball) };
+    let policy = policy_in_force(state, &upload.name).await?;
+    let facts = if policy.policy.approvals_when_scripts_change.is_some() {
+        Facts { scripts_changed: scripts_changed(state, &upload.name, &upload.manifest).await? }
+    } else {
+        Facts::default()
+    };
+    let asked = Asked { asking: Asking::Publish, change, otp, tarball: Some(&upload.tarball), facts };
     let admitted = admit_asked(state, actor, &upload.name, policy, asked).await?;
     if with_deploy_key {
         check_new_version(state, &upload.name, &upload.version).await?;

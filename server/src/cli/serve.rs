@@ -33,6 +33,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
         max_json_bytes: settings.max_json_bytes,
         default_policy: settings.default_policy,
         max_tarball_bytes: settings.max_tarball_bytes,
+        approval_ttl_seconds: settings.approval_ttl_seconds,
         connections: settings.connections.clone(),
         rate_limits: settings.rate_limits.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),

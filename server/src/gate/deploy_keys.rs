@@ -27,7 +27,14 @@ pub fn allowed(package: &str, policy: &PolicyInForce, change: &Change) -> Result
              (\"ci\": [\"deploy-key\"])"
         )));
     }
-    let need = requirement(&policy.policy, change, Role::Maintainer);
+    // A deploy key stands for one tap; a critical package (more approvals, attested keys, user
+    // verification) keeps its releases to people.
+    if policy.policy.is_critical() {
+        return Err(GateError::NotAllowed(format!(
+            "{package} is critical (attested keys, user verification or several approvals): its releases need maintainers' taps, not a deploy key"
+        )));
+    }
+    let need = requirement(&policy.policy, change, Role::Maintainer, super::Facts::default());
     if need.taps > 1 {
         return Err(GateError::NotAllowed(format!(
             "the policy of {package} needs {} maintainers to approve each release; a deploy key stands for one",

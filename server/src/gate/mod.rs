@@ -14,8 +14,10 @@
 //! `crate::error`.
 
 pub mod approvals;
+pub mod approvers;
 pub mod deploy_keys;
 pub mod details;
+pub mod reject;
 pub mod roles;
 
 use tapgate_shared::gate_intent::{Change, GateIntent};
@@ -45,6 +47,38 @@ pub enum Role {
 pub struct Requirement {
     /// Distinct people whose taps are needed; 0: the policy lets an identified actor alone do it.
     pub taps: i32,
+    /// Whose keys may tap.
+    pub approvers: Approvers,
+    /// The requester's own tap is one of `taps` (an administrator acting on a critical package:
+    /// the administrator's tap plus the maintainers' approvals).
+    pub requester_must_sign: bool,
+}
+
+/// Whose keys may approve an intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approvers {
+    /// Only the requester's.
+    Requester,
+    /// Any maintainer's of the package, and the requester's.
+    Maintainers,
+}
+
+impl Requirement {
+    fn none() -> Self {
+        Self { taps: 0, approvers: Approvers::Requester, requester_must_sign: false }
+    }
+
+    fn requester() -> Self {
+        Self { taps: 1, approvers: Approvers::Requester, requester_must_sign: false }
+    }
+}
+
+/// What the gate knows about a change beyond its intent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// A publish adds or changes install scripts against the previous version (assumed when
+    /// the tarball is not known yet).
+    pub scripts_changed: bool,
 }
 
 /// The evidence a commit consumes.
@@ -121,6 +155,10 @@ pub enum GateError {
     NoUsableKey(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The package's policy refuses this (a key that is not attested, a tap without user
+    /// verification, a maintainer without a compliant key…); the sentence says what to do.
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -170,7 +208,15 @@ impl From<PolicyError> for GateError {
 }
 
 /// The evidence `change` needs under `policy` when asked for in `role`.
-pub fn requirement(policy: &Policy, change: &Change, role: Role) -> Requirement {
+///
+/// - Maintainers (and claimants) need their own tap where the policy asks for a key; with
+///   `approvals: N > 1`, N distinct maintainers' taps (N for install-script changes where the
+///   policy says so).
+/// - Administrators always tap. On a critical package they also need the N maintainers'
+///   approvals the policy demands of any change: N + 1 distinct people with the administrator
+///   among them — except to make the policy stricter, which the administrator's tap alone does.
+/// - Key changes need the account owner's tap.
+pub fn requirement(policy: &Policy, change: &Change, role: Role, facts: Facts) -> Requirement {
     let always = matches!(
         change,
         Change::KeyAdd { .. }
@@ -178,8 +224,35 @@ pub fn requirement(policy: &Policy, change: &Change, role: Role) -> Requirement 
             | Change::PolicySet { .. }
             | Change::CiCredentialCreate { .. }
     );
-    let taps = if always || role == Role::Admin || policy.requires_key() { 1 } else { 0 };
-    Requirement { taps }
+    if !(always || role == Role::Admin || policy.requires_key()) {
+        return Requirement::none();
+    }
+    if change.is_account_change() || role == Role::AccountOwner {
+        return Requirement::requester();
+    }
+    let scripts_changed = matches!(change, Change::Publish { .. }) && facts.scripts_changed;
+    let n = i32::try_from(policy.approvals_needed(scripts_changed)).unwrap_or(i32::MAX);
+    match role {
+        Role::Admin => {
+            let raising = match change {
+                Change::PolicySet { new, .. } => {
+                    Policy::from_canonical(new).is_some_and(|new| new.at_least_as_strict_as(policy))
+                }
+                _ => false,
+            };
+            if policy.is_critical() && !raising {
+                Requirement {
+                    taps: n.saturating_add(1),
+                    approvers: Approvers::Maintainers,
+                    requester_must_sign: true,
+                }
+            } else {
+                Requirement::requester()
+            }
+        }
+        _ if n > 1 => Requirement { taps: n, approvers: Approvers::Maintainers, requester_must_sign: false },
+        _ => Requirement::requester(),
+    }
 }
 
 /// A package's policy in force, and the exact stored text the commit will compare against.
@@ -228,6 +301,7 @@ pub struct Request<'a> {
     pub origin: Option<&'a Origin>,
     /// A publish's uploaded tarball: a new approval describes what it holds and changes.
     pub tarball: Option<&'a [u8]>,
+    pub facts: Facts,
 }
 
 impl GateError {
@@ -250,6 +324,7 @@ impl GateError {
             GateError::OutsideScope(_) => "outside_ci_scope",
             GateError::NotAllowed(_) => "not_allowed",
             GateError::Unauthenticated(_) => "unauthenticated",
+            GateError::PolicyViolation(_) => "policy_violation",
             GateError::Key(_) => "key_refused",
             GateError::Store(_) => "store",
             GateError::Corrupt(_) => "corrupt",
@@ -271,13 +346,13 @@ async fn admit_unrecorded(state: &AppState, request: &Request<'_>) -> Result<Evi
     if let Some(otp) = request.otp.map(str::trim).filter(|o| deploy_keys::is_deploy_key(o)) {
         return deploy_keys::redeem(state, request, otp).await;
     }
-    let need = requirement(&request.policy.policy, &request.intent.change, request.role);
+    let need = requirement(&request.policy.policy, &request.intent.change, request.role, request.facts);
     if need.taps == 0 {
         return Ok(Evidence::PolicyAllowsToken);
     }
     match request.otp.map(str::trim).filter(|o| !o.is_empty()) {
         None => Err(GateError::TapRequired(Box::new(approvals::create(state, request, need).await?))),
-        Some(otp) => approvals::redeem(state, request, otp).await,
+        Some(otp) => approvals::redeem(state, request, need, otp).await,
     }
 }
 
@@ -315,7 +390,9 @@ pub fn commit_error(e: CommitError, subject: &str) -> GateError {
             GateError::Forbidden(format!("you are not (any more) a maintainer of {subject}"))
         }
         CommitError::EvidenceSpent => GateError::InvalidTicket(
-            "the approval was used, expired, or approves a different change: approve this change again"
+            "the approval was used, expired, rejected, approves a different change, or its approvers no longer \
+             satisfy the policy (a key was removed or suspended, an approver stopped being a maintainer): \
+             approve this change again"
                 .into(),
         ),
         CommitError::VersionExists => GateError::VersionExists(format!(
@@ -341,11 +418,16 @@ mod tests {
         let policy = Change::PolicySet { old: "a".into(), new: "b".into() };
         let key_add =
             Change::KeyAdd { name: "k".into(), credential_id: "c".into(), attestation_sha256: "a".into() };
-        assert_eq!(requirement(&none, &tag, Role::Maintainer).taps, 0, "the policy decides for maintainers");
-        assert_eq!(requirement(&key, &tag, Role::Maintainer).taps, 1);
-        assert_eq!(requirement(&none, &tag, Role::Admin).taps, 1, "admins always tap");
-        assert_eq!(requirement(&none, &policy, Role::Admin).taps, 1);
-        assert_eq!(requirement(&none, &key_add, Role::AccountOwner).taps, 1);
+        let f = Facts::default();
+        assert_eq!(
+            requirement(&none, &tag, Role::Maintainer, f).taps,
+            0,
+            "the policy decides for maintainers"
+        );
+        assert_eq!(requirement(&key, &tag, Role::Maintainer, f).taps, 1);
+        assert_eq!(requirement(&none, &tag, Role::Admin, f).taps, 1, "admins always tap");
+        assert_eq!(requirement(&none, &policy, Role::Admin, f).taps, 1);
+        assert_eq!(requirement(&none, &key_add, Role::AccountOwner, f).taps, 1);
         let ci = Change::CiCredentialCreate {
             credential_id: "ci_1".into(),
             name: "ci".into(),
@@ -354,6 +436,50 @@ mod tests {
             expires_at: "2030-01-01T00:00:00Z".into(),
             cidrs: vec![],
         };
-        assert_eq!(requirement(&none, &ci, Role::Maintainer).taps, 1, "creating a CI credential always taps");
+        assert_eq!(
+            requirement(&none, &ci, Role::Maintainer, f).taps,
+            1,
+            "creating a CI credential always taps"
+        );
+    }
+
+    #[test]
+    fn critical_packages_need_n_maintainers_and_admins_need_them_too() {
+        let critical = Policy {
+            approvals: 2,
+            approvals_when_scripts_change: Some(3),
+            ..Policy::new(SecondFactor::SecurityKey)
+        };
+        let publish = Change::Publish {
+            version: "1.0.0".into(),
+            integrity: "sha512-x".into(),
+            tags: vec!["latest".into()],
+        };
+        let plain = Facts::default();
+        let scripts = Facts { scripts_changed: true };
+        let r = requirement(&critical, &publish, Role::Maintainer, plain);
+        assert_eq!((r.taps, r.approvers, r.requester_must_sign), (2, Approvers::Maintainers, false));
+        assert_eq!(requirement(&critical, &publish, Role::Maintainer, scripts).taps, 3);
+        let tag = Change::DistTagSet { tag: "latest".into(), version: "1.0.0".into(), previous: None };
+        assert_eq!(
+            requirement(&critical, &tag, Role::Maintainer, scripts).taps,
+            2,
+            "scripts only count for publishes"
+        );
+        let add = Change::MaintainerAdd { user: "bob".into() };
+        let r = requirement(&critical, &add, Role::Admin, plain);
+        assert_eq!((r.taps, r.approvers, r.requester_must_sign), (3, Approvers::Maintainers, true));
+        let lower = Change::PolicySet {
+            old: critical.canonical(),
+            new: Policy::new(SecondFactor::SecurityKey).canonical(),
+        };
+        assert_eq!(requirement(&critical, &lower, Role::Admin, plain).taps, 3, "lowering: N + the admin");
+        let stricter = Policy { approvals: 3, approvals_when_scripts_change: None, ..critical };
+        let stricter = Policy { approvals_when_scripts_change: Some(4), ..stricter };
+        let raise = Change::PolicySet { old: critical.canonical(), new: stricter.canonical() };
+        let r = requirement(&critical, &raise, Role::Admin, plain);
+        assert_eq!((r.taps, r.requester_must_sign), (1, false), "raising: the admin's tap");
+        let key = Policy::new(SecondFactor::SecurityKey);
+        assert_eq!(requirement(&key, &lower, Role::Admin, plain), Requirement::requester());
     }
 }

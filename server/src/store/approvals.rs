@@ -34,6 +34,11 @@ pub struct Approval {
     pub policy: Option<String>,
     /// What the approver is shown besides the intent (`ApprovalDetails` JSON); informational.
     pub details: Option<String>,
+    /// The requester's own tap must be among the signatures.
+    pub requester_must_sign: bool,
+    /// Set when a maintainer rejected the change: the approval is void.
+    pub rejected_at: Option<UnixSeconds>,
+    pub rejected_by: Option<String>,
 }
 
 macro_rules! select_approvals {
@@ -41,11 +46,14 @@ macro_rules! select_approvals {
         concat!(
             "SELECT id, package, version, integrity, requested_by, nonce, challenge, auth_state, created_at, \
              expires_at, failed_attempts, approved_at, ticket_expires_at, used_at, format, action, intent, \
-             intent_digest, payload, required_taps, policy, details FROM approvals ",
+             intent_digest, payload, required_taps, policy, details, requester_must_sign, rejected_at, rejected_by \
+             FROM approvals ",
             $rest
         )
     };
 }
+
+pub(super) use select_approvals;
 
 /// A new approval request.
 #[derive(Debug, Clone)]
@@ -61,6 +69,7 @@ pub struct NewApproval<'a> {
     pub intent_digest: &'a str,
     pub payload: Option<&'a str>,
     pub required_taps: i32,
+    pub requester_must_sign: bool,
     pub policy: Option<&'a str>,
     pub nonce: &'a [u8],
     pub challenge: &'a [u8],
@@ -123,7 +132,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO approvals (id, package, version, integrity, requested_by, nonce, challenge, auth_state, \
                  done_hash, created_at, expires_at, format, action, intent, intent_digest, payload, required_taps, policy, \
-                 details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 2, $12, $13, $14, $15, $16, $17, $18)",
+                 details, requester_must_sign) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 2, $12, $13, $14, $15, $16, $17, $18, $19)",
             )
             .bind(a.id)
             .bind(a.subject)
@@ -143,6 +153,7 @@ impl Store {
             .bind(a.required_taps)
             .bind(a.policy)
             .bind(a.details)
+            .bind(a.requester_must_sign)
             .execute(pool)
             .await?;
         });
@@ -208,8 +219,9 @@ impl Store {
     }
 
     /// Records a tap on a pending approval. When the distinct signers reach the approval's
-    /// `required_taps`, it becomes approved and `ticket` stands for it. `max_failures`: an
-    /// approval with that many failed taps is void.
+    /// `required_taps` (with the requester among them if `requester_must_sign`), it becomes
+    /// approved and `ticket` stands for it. `max_failures`: an approval with that many failed
+    /// taps is void; so is a rejected one.
     pub async fn add_signature(
         &self,
         sig: &ApprovalSignature,
@@ -219,8 +231,9 @@ impl Store {
     ) -> StoreResult<SignOutcome> {
         dispatch!(self, pool => {
             let mut tx = pool.begin_with(begin_write(pool)).await?;
-            let pending: Option<(i32,)> = sqlx::query_as(
-                "SELECT required_taps FROM approvals WHERE id = $1 AND approved_at IS NULL AND used_at IS NULL \
+            let pending: Option<(i32, bool, String)> = sqlx::query_as(
+                "SELECT required_taps, requester_must_sign, requested_by FROM approvals WHERE id = $1 \
+                 AND approved_at IS NULL AND used_at IS NULL AND rejected_at IS NULL \
                  AND expires_at > $2 AND failed_attempts < $3",
             )
             .bind(&sig.approval_id)
@@ -228,7 +241,7 @@ impl Store {
             .bind(max_failures)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((required,)) = pending else {
+            let Some((required, must_sign, requester)) = pending else {
                 return Ok(SignOutcome::Gone);
             };
             let inserted = sqlx::query(
@@ -258,9 +271,22 @@ impl Store {
                     .bind(&sig.approval_id)
                     .fetch_one(&mut *tx)
                     .await?;
-            if signers < i64::from(required) {
+            let requester_signed = !must_sign || {
+                let found: Option<(String,)> = sqlx::query_as(
+                    "SELECT user_id FROM approval_signatures WHERE approval_id = $1 AND user_id = $2",
+                )
+                .bind(&sig.approval_id)
+                .bind(&requester)
+                .fetch_optional(&mut *tx)
+                .await?;
+                found.is_some()
+            };
+            if signers < i64::from(required) || !requester_signed {
                 tx.commit().await?;
-                return Ok(SignOutcome::Pending { signers });
+                // Without the requester's own tap the approval is one short, however many others
+                // tapped.
+                let counted = if requester_signed { signers } else { signers.min(i64::from(required) - 1) };
+                return Ok(SignOutcome::Pending { signers: counted });
             }
             let n = sqlx::query(
                 "UPDATE approvals SET approved_at = $1, approved_by = $2, key_id = $3, ticket_hash = $4, \
@@ -292,15 +318,16 @@ impl Store {
         new_ticket_hash: &str,
         now: UnixSeconds,
     ) -> StoreResult<DonePoll> {
-        let sql =
-            "SELECT approved_at, used_at, expires_at, ticket_expires_at FROM approvals WHERE done_hash = $1";
+        let sql = "SELECT approved_at, used_at, expires_at, ticket_expires_at, rejected_at FROM approvals \
+                   WHERE done_hash = $1";
+        type Row = (Option<i64>, Option<i64>, i64, Option<i64>, Option<i64>);
         let row = dispatch!(self, pool => {
-            sqlx::query_as::<_, (Option<i64>, Option<i64>, i64, Option<i64>)>(sql).bind(done_hash).fetch_optional(pool).await?
+            sqlx::query_as::<_, Row>(sql).bind(done_hash).fetch_optional(pool).await?
         });
-        let Some((approved_at, used_at, expires_at, ticket_expires_at)) = row else {
+        let Some((approved_at, used_at, expires_at, ticket_expires_at, rejected_at)) = row else {
             return Ok(DonePoll::Gone);
         };
-        if used_at.is_some() {
+        if used_at.is_some() || rejected_at.is_some() {
             return Ok(DonePoll::Gone);
         }
         if approved_at.is_none() {
@@ -310,7 +337,7 @@ impl Store {
             return Ok(DonePoll::Gone);
         }
         let n = dispatch!(self, pool => {
-            sqlx::query("UPDATE approvals SET ticket_hash = $1 WHERE done_hash = $2 AND used_at IS NULL")
+            sqlx::query("UPDATE approvals SET ticket_hash = $1 WHERE done_hash = $2 AND used_at IS NULL AND rejected_at IS NULL")
                 .bind(new_ticket_hash)
                 .bind(done_hash)
                 .execute(pool)

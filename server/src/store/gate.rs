@@ -140,14 +140,32 @@ macro_rules! enforce_guard {
             }
         }
         if let Some(tap) = guard.tap {
-            // Spent once, for exactly this intent and requester, and only while every key that
-            // tapped it is still enrolled and not suspended (a ticket a cloned key minted dies
-            // with the key).
+            // The approval was given under the policy in force now: a change approved under a
+            // weaker policy does not commit under a stronger one.
+            let given: Option<(Option<String>,)> = sqlx::query_as("SELECT policy FROM approvals WHERE id = $1")
+                .bind(tap.approval_id)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            if let (Some(pkg), Some((Some(given),))) = (guard.package, &given)
+                && given != pkg.policy
+            {
+                return Err($crate::store::gate::CommitError::PolicyChanged);
+            }
+            // Spent once, for exactly this intent and requester, not rejected, and only while
+            // every key that tapped it is still enrolled and not suspended (a ticket a cloned key
+            // minted dies with the key) and its signers still satisfy it: enough distinct people
+            // who are still maintainers (or the requester), with the requester among them where
+            // the approval demands it.
             let used = sqlx::query(
                 "UPDATE approvals SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND approved_at IS NOT NULL \
-                 AND ticket_expires_at > $1 AND requested_by = $3 AND intent_digest = $4 \
+                 AND rejected_at IS NULL AND ticket_expires_at > $1 AND requested_by = $3 AND intent_digest = $4 \
                  AND NOT EXISTS (SELECT 1 FROM approval_signatures s LEFT JOIN security_keys k ON k.id = s.key_id \
-                 WHERE s.approval_id = approvals.id AND (k.id IS NULL OR k.suspended_at IS NOT NULL))",
+                 WHERE s.approval_id = approvals.id AND (k.id IS NULL OR k.suspended_at IS NOT NULL)) \
+                 AND (SELECT COUNT(DISTINCT s.user_id) FROM approval_signatures s WHERE s.approval_id = approvals.id \
+                 AND (s.user_id = approvals.requested_by OR EXISTS (SELECT 1 FROM package_maintainers m \
+                 WHERE m.package = approvals.package AND m.user_id = s.user_id))) >= approvals.required_taps \
+                 AND (NOT approvals.requester_must_sign OR EXISTS (SELECT 1 FROM approval_signatures s \
+                 WHERE s.approval_id = approvals.id AND s.user_id = approvals.requested_by))",
             )
             .bind(guard.now)
             .bind(tap.approval_id)

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod names;
 pub mod npm_logins;
 pub mod packages;
+pub mod pending;
 pub mod server_secrets;
 pub mod signing_keys;
 pub mod tokens;

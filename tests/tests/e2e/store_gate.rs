@@ -72,6 +72,7 @@ async fn approval_with(
                 intent_digest: &digest,
                 payload: None,
                 required_taps: required,
+                requester_must_sign: false,
                 policy: Some(POLICY),
                 nonce: &[0; 32],
                 challenge: &[0; 32],

@@ -105,6 +105,7 @@ impl TestApp {
             max_json_bytes: 64 * 1024,
             default_policy: tapgate_shared::api::SecondFactor::SecurityKey,
             max_tarball_bytes: 1024 * 1024,
+            approval_ttl_seconds: tapgate_server::gate::approvals::DEFAULT_INTENT_TTL_SECONDS,
             connections: Default::default(),
             rate_limits: Default::default(),
             trusted_proxies: Vec::new(),

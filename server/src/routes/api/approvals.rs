@@ -1,37 +1,48 @@
 //! `POST /api/v1/approvals` `{package, version, integrity, tags?}` → a publish intent awaiting a
 //! tap (other changes get theirs by being asked for: the 401 carries the approval);
 //! `GET /api/v1/approvals/{id}`; `POST /api/v1/approvals/{id}` `{credential}` → `{ticket, code}`
-//! once the policy is satisfied, else `202 {status: "pending", approvals, required}`.
+//! once the policy is satisfied, else `202 {status: "pending", approvals, required}`;
+//! `GET /api/v1/approvals?pending=true` (a maintainer's token) → the approvals waiting on the
+//! caller's packages; `POST /api/v1/approvals/{id}/reject` → the challenge a maintainer's key
+//! signs to reject the change, `POST /api/v1/approvals/{id}/reject/{ceremony}` `{credential}` →
+//! the approval, now `rejected`.
 //!
 //! The approval id is an unguessable capability (it is the approval page's URL); the key tap
 //! authenticates the approver.
 
 use crate::extract::Path;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 use tapgate_shared::ErrorCode;
-use tapgate_shared::api::{ApprovalInfo, CreateApproval, FinishApproval, Scope};
+use tapgate_shared::api::{
+    ApprovalInfo, CreateApproval, FinishApproval, PendingApprovals, RejectChallenge, Scope,
+};
 use tapgate_shared::gate_intent::Change;
 
 use crate::auth::AuthUser;
 use crate::bounds;
+use crate::ceremonies;
 use crate::changes::{self, publish::check_new_version};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, Json, RequestOrigin};
-use crate::gate::GateError;
-use crate::gate::approvals::{self, TapOutcome};
+use crate::gate::approvals::{self, MAX_FAILED_ATTEMPTS, TapOutcome};
 use crate::gate::roles::Asking;
+use crate::gate::{Facts, GateError, policy_in_force, reject};
 use crate::limits::{Attempt, Rule, Subject};
 use crate::names::{validate_package_name, validate_tag, validate_version};
 use crate::state::AppState;
 use crate::throttle;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/approvals", post(create)).route("/approvals/{id}", post(finish).get(show))
+    Router::new()
+        .route("/approvals", post(create).get(list))
+        .route("/approvals/{id}", post(finish).get(show))
+        .route("/approvals/{id}/reject", post(begin_reject))
+        .route("/approvals/{id}/reject/{ceremony}", post(finish_reject))
 }
 
 async fn create(
@@ -64,7 +75,14 @@ async fn create(
     check_new_version(&state, &body.package, &body.version).await?;
     let actor = user.actor(&state).await?.with_origin(origin);
     let change = Change::Publish { version: body.version.clone(), integrity: body.integrity.clone(), tags };
-    match changes::admit(&state, &actor, &body.package, Asking::Publish, change, None).await {
+    // The tarball is not here yet: where the policy asks for more approvals when install
+    // scripts change, this approval asks for them (the publish is checked against the real
+    // tarball when it comes).
+    let policy = policy_in_force(&state, &body.package).await?;
+    let facts = Facts { scripts_changed: true };
+    match changes::admit_under(&state, &actor, &body.package, policy, Asking::Publish, change, None, facts)
+        .await
+    {
         Err(GateError::TapRequired(pending)) => Ok((StatusCode::CREATED, Json(pending.info))),
         Err(e) => Err(e.into()),
         Ok(_) => Err(ApiError::conflict(
@@ -110,4 +128,59 @@ async fn finish(
         )
             .into_response()),
     }
+}
+
+/// Most approvals listed at once.
+const MAX_LISTED: i64 = 100;
+
+/// The approvals waiting on the caller's packages (and the caller's own requests).
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<PendingApprovals>> {
+    user.require(Scope::Read)?;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if key != "pending" || value != "true" {
+            return Err(ApiError::bad_request(
+                ErrorCode::BadRequest,
+                "only pending approvals can be listed: GET /api/v1/approvals?pending=true",
+            ));
+        }
+    }
+    let actor = user.actor(&state).await?;
+    let now = state.now();
+    let mut out = Vec::new();
+    for approval in
+        state.store.pending_approvals_for(&actor.user.id, now, MAX_FAILED_ATTEMPTS, MAX_LISTED).await?
+    {
+        out.push(approvals::info(&state, &approval).await?);
+    }
+    Ok(Json(PendingApprovals { approvals: out }))
+}
+
+/// Starts rejecting a change: any maintainer of its package (or its requester) may.
+async fn begin_reject(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RejectChallenge>)> {
+    throttle::limit(&state, &[Attempt::new(Rule::Taps, Subject::Address(ip))]).await?.keep();
+    Ok((StatusCode::CREATED, Json(reject::begin(&state, &id).await?)))
+}
+
+/// A rejecting tap: the approval is void from now on.
+async fn finish_reject(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path((id, ceremony)): Path<(String, String)>,
+    Json(body): Json<FinishApproval>,
+) -> ApiResult<Json<ApprovalInfo>> {
+    throttle::limit(&state, &[Attempt::new(Rule::Taps, Subject::Address(ip))]).await?.keep();
+    let response = &body.credential.response;
+    bounds::bytes("clientDataJSON", &response.client_data_json, bounds::MAX_CLIENT_DATA_BYTES)?;
+    bounds::bytes("authenticatorData", &response.authenticator_data, bounds::MAX_AUTHENTICATOR_DATA_BYTES)?;
+    bounds::bytes("the signature", &response.signature, bounds::MAX_SIGNATURE_BYTES)?;
+    let ceremony = ceremonies::take(&state, &ceremony, reject::KIND).await?;
+    Ok(Json(reject::finish(&state, &id, &ceremony, &body.credential).await?))
 }

@@ -18,7 +18,7 @@ use crate::changes::package as changes;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
-use crate::gate::{approvals::intent_of, policy_in_force};
+use crate::gate::{approvals::intent_of, approvers, policy_in_force};
 use crate::names::validate_package_name;
 use crate::policy::Policy;
 use crate::routes::npm::packages::package_not_found;
@@ -39,6 +39,7 @@ async fn show(State(state): State<AppState>, Path(name): Path<String>) -> ApiRes
         return Err(package_not_found(&name));
     }
     Ok(Json(PackageInfo {
+        noncompliant_maintainers: approvers::noncompliant(&state, &name, &policy.policy).await?,
         policy: policy.policy.to_wire(),
         maintainers: state.store.maintainers(&name).await?.into_iter().map(|(_, n)| n).collect(),
         versions: changes::served_versions(&state, &name).await?.into_iter().map(|v| v.version).collect(),
@@ -56,8 +57,9 @@ async fn set_policy(
 ) -> ApiResult<Json<PackagePolicy>> {
     user.require(Scope::Admin)?;
     validate_package_name(&name).map_err(|m| ApiError::bad_request(ErrorCode::InvalidName, m))?;
+    let new = Policy::from_wire(&policy).map_err(|m| ApiError::bad_request(ErrorCode::BadRequest, m))?;
     let actor = user.actor(&state).await?;
-    changes::set_policy(&state, &actor, &name, Policy::from_wire(&policy), otp(&headers)).await?;
+    changes::set_policy(&state, &actor, &name, new, otp(&headers)).await?;
     Ok(Json(policy))
 }
 
@@ -189,5 +191,7 @@ async fn record_of(state: &AppState, a: crate::store::approvals::Approval) -> Ap
         user_verified: first.user_verified,
         signatures,
         deploy_key: None,
+        policy: a.policy.as_deref().and_then(|p| Policy::from_stored(p).ok()).map(Policy::to_wire),
+        required_approvals: u32::try_from(a.required_taps).ok(),
     })
 }

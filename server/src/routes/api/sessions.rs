@@ -179,7 +179,7 @@ async fn finish(
     let verified = match ceremonies::verify_assertion(
         &state,
         &ceremony.state,
-        ceremony.user_id.as_deref(),
+        ceremony.user_id.as_deref().as_slice(),
         &body.credential,
         None,
     )

@@ -1,4 +1,5 @@
-//! The HTML pages: enrollment, sign-in (also for `npm login`), key management. Plain HTML with a
+//! The HTML pages: enrollment, sign-in (also for `npm login`), key management, approvals and the
+//! approvals waiting on a maintainer's packages. Plain HTML with a
 //! little JavaScript served from `/static/`, no build step. A strict Content-Security-Policy
 //! allows only this origin's scripts, and `Referrer-Policy: no-referrer` keeps invite tokens in
 //! URLs from leaking to other sites.
@@ -16,6 +17,7 @@ const ENROLL: &str = include_str!("assets/enroll.html");
 const LOGIN: &str = include_str!("assets/login.html");
 const KEYS: &str = include_str!("assets/keys.html");
 const APPROVE: &str = include_str!("assets/approve.html");
+const PENDING: &str = include_str!("assets/pending.html");
 
 /// Static files: name → (content type, body).
 const STATIC: &[(&str, &str, &str)] = &[
@@ -24,6 +26,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("login.js", "text/javascript; charset=utf-8", include_str!("assets/login.js")),
     ("keys.js", "text/javascript; charset=utf-8", include_str!("assets/keys.js")),
     ("approve.js", "text/javascript; charset=utf-8", include_str!("assets/approve.js")),
+    ("pending.js", "text/javascript; charset=utf-8", include_str!("assets/pending.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("assets/style.css")),
 ];
 
@@ -35,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login/{id}", get(|| async { html(LOGIN) }))
         .route("/keys", get(|| async { html(KEYS) }))
         .route("/approve/{id}", get(|| async { html(APPROVE) }))
+        .route("/pending", get(|| async { html(PENDING) }))
         .route("/static/{file}", get(asset))
 }
 

@@ -124,7 +124,8 @@
     show('tags', tags.length ? tags.join(', ') : 'none');
     if (!info.version) for (const el of document.querySelectorAll('.publish-only')) el.classList.add('hidden');
     if (info.required > 1) {
-      show('progress', info.approvals + ' of ' + info.required + ' maintainers have approved.');
+      const who = info.approved_by && info.approved_by.length ? ' (' + info.approved_by.join(', ') + ')' : '';
+      show('progress', info.approvals + ' of ' + info.required + ' maintainers have approved' + who + '.');
       document.getElementById('progress').classList.remove('hidden');
     }
     show('requested-by', info.requested_by);
@@ -136,6 +137,8 @@
       tg.status('ok', 'Already approved — return to your terminal.');
     } else if (info.status === 'used') {
       tg.status('ok', 'This change was made with this approval.');
+    } else if (info.status === 'rejected') {
+      tg.status('error', 'This change was rejected by ' + info.rejected_by + '. It will not be made.');
     } else {
       tg.status('error', 'This approval has expired. Start the change again from your terminal.');
     }

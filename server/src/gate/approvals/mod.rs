@@ -1,88 +1,37 @@
-//! Approvals: record an intent, have the requester's key sign the challenge that commits to it,
-//! hand out a single-use ticket bound to the intent's digest, and redeem that ticket when the
-//! client repeats its request.
+//! Approvals: record an intent, have the keys that may approve it sign the challenge that
+//! commits to it (the requester's, or with `approvals: N > 1` any maintainer's, until N distinct
+//! people tapped), hand out a single-use ticket bound to the intent's digest, and redeem that
+//! ticket when the client repeats its request.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+mod show;
+
+pub use show::{Status, b64, counted, done_url, info, intent_of, load, page_url, short, signers};
+
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use tapgate_shared::api::{ApprovalInfo, ApprovalTicket};
+use tapgate_shared::api::ApprovalTicket;
 use tapgate_shared::gate_intent::{Change, GateIntent};
-use webauthn_rs_core::proto::{AuthenticationState, PublicKeyCredential, PublicKeyCredentialRequestOptions};
+use webauthn_rs_core::proto::{PublicKeyCredential, UserVerificationPolicy};
 
-use super::{Evidence, GateError, PendingApproval, Request, Requirement};
+use self::show::{StoredCeremony, decode};
+use super::approvers::{self, tap_refusal};
+use super::{Approvers, Evidence, GateError, PendingApproval, Request, Requirement};
 use crate::ceremonies::{self, AssertionError};
 use crate::clock::rfc3339;
+use crate::policy::Policy;
 use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
 use crate::store::approvals::{Approval, ApprovalSignature, NewApproval, SignOutcome, TicketHashes};
 use crate::webauthn::CeremonyFailure;
 use crate::webauthn::StoredState;
 
-/// How long an intent waits for its taps.
-pub const INTENT_TTL_SECONDS: i64 = 600;
+/// How long an intent waits for its taps unless configured (`--approval-ttl-minutes`).
+pub const DEFAULT_INTENT_TTL_SECONDS: i64 = 600;
 /// How long a ticket stays valid after the last tap.
 pub const TICKET_TTL_SECONDS: i64 = 300;
 /// Failed taps on one approval before it is void.
 pub const MAX_FAILED_ATTEMPTS: i64 = 5;
 
-/// Where an approval stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pending,
-    Approved,
-    Used,
-    Expired,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Used => "used",
-            Self::Expired => "expired",
-        }
-    }
-
-    pub fn of(a: &Approval, now: i64) -> Self {
-        if a.used_at.is_some() {
-            Self::Used
-        } else if a.approved_at.is_some() {
-            if a.ticket_expires_at.is_some_and(|t| t > now) { Self::Approved } else { Self::Expired }
-        } else if a.expires_at <= now || a.failed_attempts >= MAX_FAILED_ATTEMPTS {
-            Self::Expired
-        } else {
-            Self::Pending
-        }
-    }
-}
-
-/// What is stored in `approvals.auth_state`: the webauthn state and the options sent.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredCeremony {
-    state: AuthenticationState,
-    options: PublicKeyCredentialRequestOptions,
-}
-
-fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, GateError> {
-    serde_json::from_str(text).map_err(|e| GateError::Corrupt(format!("corrupt approval data: {e}")))
-}
-
-pub fn page_url(state: &AppState, id: &str) -> String {
-    state.config.url(&format!("/approve/{id}"))
-}
-
-pub fn done_url(state: &AppState, secret: &str) -> String {
-    state.config.url(&format!("/-/v1/done/approvals/{secret}"))
-}
-
-/// A log-safe prefix of a capability id.
-pub fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
-
-/// Records the intent and prepares the ceremony for the requester's keys.
+/// Records the intent and prepares the ceremony for the keys that may approve it.
 pub async fn create(
     state: &AppState,
     request: &Request<'_>,
@@ -90,21 +39,19 @@ pub async fn create(
 ) -> Result<PendingApproval, GateError> {
     let actor = request.actor;
     let intent = request.intent;
-    let keys = ceremonies::usable_keys(state, &actor.id).await?;
-    if keys.is_empty() {
-        return Err(GateError::NoUsableKey(format!(
-            "this change to {} needs approval with a security key, but you have no usable security key: enroll one first",
-            intent.subject
-        )));
-    }
+    let credentials = approvers::allowed_credentials(state, request, need).await?;
     let mut nonce = [0u8; 32];
     rand::rng().fill_bytes(&mut nonce);
     let challenge = intent.challenge(&nonce);
-    let credentials = keys.into_iter().map(|(_, c)| c).collect();
-    let (options, auth_state) = state
+    let (mut options, auth_state) = state
         .rp
         .begin_authentication(credentials, Some(challenge))
         .map_err(|f| GateError::Corrupt(f.message()))?;
+    if request.policy.policy.user_verification {
+        // Keys are asked to verify their user; whether one did is checked against the policy
+        // after the tap, with a sentence saying what to do (the ceremony itself stays lenient).
+        options.user_verification = UserVerificationPolicy::Required;
+    }
     let stored = serde_json::to_string(&StoredCeremony { state: auth_state, options })
         .map_err(|e| GateError::Corrupt(e.to_string()))?;
     let intent_json = serde_json::to_string(intent).map_err(|e| GateError::Corrupt(e.to_string()))?;
@@ -131,12 +78,13 @@ pub async fn create(
                 intent_digest: &digest,
                 payload: request.payload,
                 required_taps: need.taps,
+                requester_must_sign: need.requester_must_sign,
                 policy: Some(&request.policy.text),
                 nonce: &nonce,
                 challenge: &challenge,
                 auth_state: &stored,
                 done_hash: &done.hash,
-                expires_at: now + INTENT_TTL_SECONDS,
+                expires_at: now + state.config.approval_ttl_seconds,
                 details: Some(&details),
             },
             now,
@@ -147,54 +95,6 @@ pub async fn create(
         state.store.approval(&id).await?.ok_or_else(|| GateError::Corrupt("approval vanished".into()))?;
     let info = info(state, &approval).await?;
     Ok(PendingApproval { auth_url: info.url.clone(), done_url: done_url(state, &done.plaintext), info })
-}
-
-pub async fn load(state: &AppState, id: &str) -> Result<Approval, GateError> {
-    state
-        .store
-        .approval(id)
-        .await?
-        .ok_or_else(|| GateError::NotFound("no such approval: start the change again".into()))
-}
-
-/// The intent an approval approves (format 2), rebuilt from its record.
-pub fn intent_of(a: &Approval) -> Result<Option<GateIntent>, GateError> {
-    a.intent.as_deref().map(decode).transpose()
-}
-
-/// The approval as shown to whoever holds its URL.
-pub async fn info(state: &AppState, approval: &Approval) -> Result<ApprovalInfo, GateError> {
-    let requester = state.store.user_by_id(&approval.requested_by).await?;
-    let status = Status::of(approval, state.now());
-    let public_key = if status == Status::Pending {
-        let stored: StoredCeremony = decode(&approval.auth_state)?;
-        Some(stored.options)
-    } else {
-        None
-    };
-    let intent = intent_of(approval)?;
-    let signers: std::collections::BTreeSet<String> =
-        state.store.approval_signatures(&approval.id).await?.into_iter().map(|s| s.user_id).collect();
-    Ok(ApprovalInfo {
-        id: approval.id.clone(),
-        url: page_url(state, &approval.id),
-        package: approval.package.clone(),
-        version: approval.version.clone(),
-        integrity: approval.integrity.clone(),
-        requested_by: requester.map(|u| u.name).unwrap_or_default(),
-        status: status.as_str().into(),
-        expires_at: rfc3339(approval.expires_at),
-        public_key,
-        description: intent.as_ref().map(GateIntent::describe).unwrap_or_else(|| {
-            format!("Publish {}@{} (tarball {})", approval.package, approval.version, approval.integrity)
-        }),
-        action: approval.action.clone(),
-        intent,
-        nonce: Some(URL_SAFE_NO_PAD.encode(&approval.nonce)),
-        approvals: u32::try_from(signers.len()).unwrap_or(u32::MAX),
-        required: u32::try_from(approval.required_taps).unwrap_or(1),
-        details: super::details::read(approval),
-    })
 }
 
 /// What a tap achieved.
@@ -227,6 +127,24 @@ pub async fn finish(
                 "this approval expired (or had too many failed taps): start the change again".into(),
             ));
         }
+        Status::Rejected => {
+            return Err(GateError::ApprovalGone(
+                "this change was rejected by a maintainer: it can no longer be approved".into(),
+            ));
+        }
+    }
+    let policy = approval_policy(&approval)?;
+    let approvers = if approval.required_taps > 1 { Approvers::Maintainers } else { Approvers::Requester };
+    let allowed =
+        approvers::approver_ids(state, &approval.package, &approval.requested_by, approvers).await?;
+    let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    // A tap that says it did not verify its user cannot count where the policy requires it:
+    // refused before anything is verified or recorded, with the sentence that says what to do.
+    let uv_flag = credential.response.authenticator_data.get(32).is_some_and(|flags| flags & 0x04 != 0);
+    if policy.user_verification && !uv_flag {
+        let key = state.store.key_by_credential_id(&credential.raw_id).await?;
+        let name = key.filter(|k| allowed.contains(&k.user_id.as_str())).map(|k| k.name);
+        return Err(GateError::PolicyViolation(approvers::unverified_user(name.as_deref())));
     }
     let stored: StoredCeremony = decode(&approval.auth_state)?;
     if ceremonies::challenge_of(&stored.state).as_deref() != Some(approval.challenge.as_slice()) {
@@ -237,17 +155,25 @@ pub async fn finish(
     let verified = match ceremonies::verify_assertion(
         state,
         &state_json,
-        Some(&approval.requested_by),
+        &allowed,
         credential,
         Some(&approval.package),
     )
     .await
     {
         Ok(v) => v,
+        // A maintainer's key that the policy does not admit was left out of the ceremony: say
+        // why, rather than "not enrolled".
         // Only an answer from one of the allowed keys counts towards voiding the approval:
         // whoever merely holds its URL cannot void it with made-up answers.
+        Err(err @ AssertionError::Failed(CeremonyFailure::UnknownCredential)) => {
+            if let Some(why) = policy_refusal(state, &policy, &allowed, credential).await? {
+                return Err(GateError::PolicyViolation(why));
+            }
+            return Err(err.into());
+        }
         Err(
-            err @ (AssertionError::Failed(CeremonyFailure::UnknownCredential | CeremonyFailure::Malformed(_))
+            err @ (AssertionError::Failed(CeremonyFailure::Malformed(_))
             | AssertionError::Busy
             | AssertionError::Store(_)
             | AssertionError::Corrupt(_)),
@@ -274,6 +200,10 @@ pub async fn finish(
             return Err(err.into());
         }
     };
+    if let Some(why) = tap_refusal(&policy, &verified) {
+        tracing::warn!(approval_id = %short(&approval.id), subject = %approval.package, key_id = %verified.key.id, "tap refused by the package policy");
+        return Err(GateError::PolicyViolation(why));
+    }
     let cred = ceremonies::credential_of(&verified.key)?;
     let public_key = serde_json::to_string(&cred.cred).map_err(|e| GateError::Corrupt(e.to_string()))?;
     let ticket = secrets::generate(SecretKind::Ticket);
@@ -315,9 +245,34 @@ pub async fn finish(
     }
 }
 
+/// Why the key that answered, one of an allowed approver's, does not meet `policy`, if so.
+async fn policy_refusal(
+    state: &AppState,
+    policy: &Policy,
+    allowed: &[&str],
+    credential: &PublicKeyCredential,
+) -> Result<Option<String>, GateError> {
+    let key = state.store.key_by_credential_id(&credential.raw_id).await?;
+    Ok(key.filter(|k| allowed.contains(&k.user_id.as_str())).and_then(|k| approvers::key_refusal(policy, &k)))
+}
+
+/// The policy an approval was created under (none recorded: a plain one).
+fn approval_policy(approval: &Approval) -> Result<Policy, GateError> {
+    match &approval.policy {
+        Some(text) => Ok(Policy::from_stored(text)?),
+        None => Ok(Policy::new(tapgate_shared::api::SecondFactor::SecurityKey)),
+    }
+}
+
 /// Finds the approval an `npm-otp` value stands for and checks it approves exactly this
-/// request's intent, for this requester, unused and unexpired.
-pub async fn redeem(state: &AppState, request: &Request<'_>, otp: &str) -> Result<Evidence, GateError> {
+/// request's intent, for this requester, unused and unexpired, with the taps `need` asks for
+/// under the policy in force now.
+pub async fn redeem(
+    state: &AppState,
+    request: &Request<'_>,
+    need: Requirement,
+    otp: &str,
+) -> Result<Evidence, GateError> {
     let digest = request.intent.digest();
     let actor = request.actor;
     let found = if secrets::has_prefix(otp, SecretKind::Ticket) {
@@ -330,7 +285,7 @@ pub async fn redeem(state: &AppState, request: &Request<'_>, otp: &str) -> Resul
     let now = state.now();
     let why = match &found {
         None => Some("the one-time code or ticket is unknown: approve the change again".to_string()),
-        Some(a) => refusal(a, request.intent, &digest, &actor.id, now)?,
+        Some(a) => refusal(a, request, need, &digest, now)?,
     };
     match (found, why) {
         (Some(a), None) => Ok(Evidence::Tap { approval_id: a.id, intent_digest: digest, payload: a.payload }),
@@ -349,13 +304,18 @@ pub async fn redeem(state: &AppState, request: &Request<'_>, otp: &str) -> Resul
 /// Why an approval cannot be used for this intent, if it cannot.
 fn refusal(
     a: &Approval,
-    intent: &GateIntent,
+    request: &Request<'_>,
+    need: Requirement,
     digest: &str,
-    user_id: &str,
     now: i64,
 ) -> Result<Option<String>, GateError> {
+    let intent = request.intent;
+    let user_id = request.actor.id.as_str();
     if a.used_at.is_some() {
         return Ok(Some("this ticket was already used: each approval makes one change".into()));
+    }
+    if a.rejected_at.is_some() {
+        return Ok(Some("this change was rejected by a maintainer: it will not be made".into()));
     }
     if a.approved_at.is_none() {
         return Ok(Some("this change was not approved yet".into()));
@@ -386,10 +346,17 @@ fn refusal(
             intent.describe()
         )));
     }
+    if a.policy.as_deref().is_some_and(|p| p != request.policy.text) {
+        return Ok(Some(format!(
+            "the policy of {} changed since this change was approved: approve it again",
+            intent.subject
+        )));
+    }
+    if a.required_taps < need.taps || (need.requester_must_sign && !a.requester_must_sign) {
+        return Ok(Some(format!(
+            "this change now needs approvals from {} people, but was approved by {}: approve it again",
+            need.taps, a.required_taps
+        )));
+    }
     Ok(None)
-}
-
-/// Base64url helper for records.
-pub fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -1,0 +1,47 @@
+'use strict';
+(function () {
+  const token = tg.session.get();
+  if (!token) { location.replace('/login'); return; }
+  document.getElementById('who').textContent = tg.session.user() || '';
+  const tbody = document.querySelector('#pending tbody');
+
+  function cell(row, content) {
+    const td = document.createElement('td');
+    if (typeof content === 'string') td.textContent = content; else if (content) td.append(content);
+    row.appendChild(td);
+    return td;
+  }
+
+  function progress(a) {
+    const text = a.approvals + ' of ' + a.required;
+    return a.approved_by.length ? text + ' (' + a.approved_by.join(', ') + ')' : text;
+  }
+
+  async function load() {
+    let list;
+    try {
+      list = await tg.api('GET', '/api/v1/approvals?pending=true', undefined, token);
+    } catch (e) {
+      if (e.code === 'unauthorized') { tg.session.clear(); location.replace('/login'); return; }
+      tg.status('error', tg.explain(e));
+      return;
+    }
+    tbody.textContent = '';
+    document.getElementById('empty').classList.toggle('hidden', list.approvals.length > 0);
+    for (const a of list.approvals) {
+      const row = document.createElement('tr');
+      row.dataset.id = a.id;
+      cell(row, a.description);
+      cell(row, a.requested_by);
+      cell(row, progress(a));
+      cell(row, new Date(a.expires_at).toLocaleString());
+      const link = document.createElement('a');
+      link.href = '/approve/' + encodeURIComponent(a.id);
+      link.textContent = 'Review';
+      cell(row, link);
+      tbody.appendChild(row);
+    }
+  }
+
+  load();
+})();
