@@ -15,8 +15,20 @@ pub fn validate_username(name: &str) -> Result<(), String> {
 }
 
 /// Names the registry's own pages and endpoints use at the top level; no package may take them.
-const RESERVED: &[&str] =
-    &["api", "approve", "enroll", "healthz", "keys", "login", "readyz", "static", "-", "favicon.ico"];
+const RESERVED: &[&str] = &[
+    "admin",
+    "api",
+    "approve",
+    "enroll",
+    "healthz",
+    "keys",
+    "login",
+    "pending",
+    "readyz",
+    "static",
+    "-",
+    "favicon.ico",
+];
 
 /// Checks an npm package name (`name` or `@scope/name`) by npm's rules for new packages:
 /// at most 214 characters, lowercase, URL-safe, not starting with `.` or `_`.

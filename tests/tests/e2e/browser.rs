@@ -282,3 +282,50 @@ fn the_approval_page_shows_what_a_publish_changes_on_a_phone() {
     let console = browser.cmd(json!({ "console": true }));
     assert!(!console.to_string().contains("Content Security Policy"), "{console}");
 }
+
+#[test]
+fn an_administrator_sets_a_critical_policy_on_the_admin_page_with_a_tap() {
+    let Some(driver) = browser_driver() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServerProcess::start(&data, &ServeOptions::default());
+    let registry = server.origin.clone();
+    let (_, out, _) =
+        server_cli(&data, None, &["--origin", &registry, "user", "add", "root", "--admin", "--json"]);
+    let invite_url = serde_json::from_str::<Value>(&out).unwrap()["invite_url"].as_str().unwrap().to_string();
+    let mut browser = Browser::start(&driver);
+    browser.goto(&invite_url);
+    browser.fill("#key-name", "admin key");
+    browser.click("#enroll");
+    browser.wait_for("#status[data-state=ok]");
+    browser.goto(&format!("{registry}/login"));
+    browser.fill("#username", "root");
+    browser.click("#login");
+    browser.wait_for("#keys tbody tr");
+    browser.click("#admin-link");
+    browser.wait_for("#policy-form");
+    // A name nobody published yet: the page says saving reserves it.
+    browser.fill("#package", "vault");
+    browser.click("#load");
+    browser.wait_for("#status[data-state=ok]");
+    assert!(
+        browser.text("#status").contains("saving a policy reserves the name"),
+        "{}",
+        browser.text("#status")
+    );
+    browser.cmd(json!({"eval": "document.getElementById('all-enrolled').checked = true"}));
+    browser.fill("#approvals", "1");
+    browser.click("#save");
+    browser.wait_for("#status[data-state=ok]:has-text('is saved')");
+    let info: Value = reqwest::blocking::get(server.url("/api/v1/packages/vault")).unwrap().json().unwrap();
+    assert_eq!(info["policy"]["second_factor"], "security-key");
+    assert_eq!(info["policy"]["all_maintainers_enrolled"], true, "{info}");
+    // Loading it back shows what is stored.
+    browser.goto(&format!("{registry}/admin"));
+    browser.fill("#package", "vault");
+    browser.click("#load");
+    browser.wait_for("#status[data-state=ok]:has-text('as it stands')");
+    let checked = browser.cmd(json!({"eval": "document.getElementById('all-enrolled').checked"}));
+    assert_eq!(checked, json!(true));
+    screenshot(&mut browser, "admin-policy");
+}

@@ -18,6 +18,7 @@ const LOGIN: &str = include_str!("assets/login.html");
 const KEYS: &str = include_str!("assets/keys.html");
 const APPROVE: &str = include_str!("assets/approve.html");
 const PENDING: &str = include_str!("assets/pending.html");
+const ADMIN: &str = include_str!("assets/admin.html");
 
 /// Static files: name → (content type, body).
 const STATIC: &[(&str, &str, &str)] = &[
@@ -27,6 +28,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("keys.js", "text/javascript; charset=utf-8", include_str!("assets/keys.js")),
     ("approve.js", "text/javascript; charset=utf-8", include_str!("assets/approve.js")),
     ("pending.js", "text/javascript; charset=utf-8", include_str!("assets/pending.js")),
+    ("admin.js", "text/javascript; charset=utf-8", include_str!("assets/admin.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("assets/style.css")),
 ];
 
@@ -39,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/keys", get(|| async { html(KEYS) }))
         .route("/approve/{id}", get(|| async { html(APPROVE) }))
         .route("/pending", get(|| async { html(PENDING) }))
+        .route("/admin", get(|| async { html(ADMIN) }))
         .route("/static/{file}", get(asset))
 }
 
