@@ -88,6 +88,12 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Unlock a package that repeated failed second-factor attempts locked, with a tap (under
+    /// an N-of-M policy, N maintainers tap). Check the alert first: the attempts were not yours?
+    Unlock {
+        /// The package name.
+        package: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,13 +7,15 @@ use axum::http::request::Parts;
 use tapgate_shared::api::Scope;
 use tracing::instrument;
 
+use crate::client_info::ClientInfo;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::tokens::Authenticated;
 
-/// A request authenticated by an API token.
+/// A request authenticated by an API token, and the client that sent it (for alerts and the
+/// audit log).
 #[derive(Debug, Clone)]
-pub struct AuthUser(pub Authenticated);
+pub struct AuthUser(pub Authenticated, pub ClientInfo);
 
 impl AuthUser {
     /// Fails with 403 unless the token carries `scope` (and, for `admin`, the user is one).
@@ -42,7 +44,7 @@ impl AuthUser {
             .filter(|u| !u.disabled)
             .ok_or_else(|| ApiError::unauthorized("your account no longer exists or is disabled"))?;
         let admin = self.require(Scope::Admin).is_ok();
-        Ok(crate::changes::Actor { user, admin })
+        Ok(crate::changes::Actor { user, admin, client: self.1.clone() })
     }
 }
 
@@ -76,7 +78,7 @@ impl FromRequestParts<AppState> for AuthUser {
         match state.store.authenticate_token(token, state.now()).await? {
             Some(auth) => {
                 tracing::Span::current().record("token_id", auth.token_id.as_str());
-                Ok(AuthUser(auth))
+                Ok(AuthUser(auth, crate::extract::client_info(parts)))
             }
             None => Err(ApiError::unauthorized(
                 "the API token is unknown, expired or revoked: sign in again with `tapgate login`",

@@ -338,6 +338,9 @@ pub struct PackageInfo {
     pub maintainers: Vec<String>,
     pub versions: Vec<String>,
     pub dist_tags: std::collections::BTreeMap<String, String>,
+    /// Set while the package is locked after repeated failed attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<PackageLockInfo>,
 }
 
 /// A package's publishing policy. Later requirements (attested keys, several approvers) add
@@ -363,4 +366,25 @@ pub enum SecondFactor {
 pub struct Maintainers {
     pub package: String,
     pub maintainers: Vec<String>,
+}
+
+/// A package's lock after repeated failed second-factor attempts: every write is refused until
+/// its maintainers unlock it with a tap. Reading and installing are never blocked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageLockInfo {
+    pub lock_id: String,
+    /// RFC 3339.
+    pub locked_at: String,
+    /// Counted failures in the window when it was locked.
+    pub failures: u64,
+    /// How to unlock it, in a sentence.
+    pub unlock: String,
+}
+
+/// `GET /api/v1/packages/{name}/lock`, and `POST …/unlock` (gated) which answers the state after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockStatus {
+    pub package: String,
+    /// The lock in force, if any.
+    pub lock: Option<PackageLockInfo>,
 }

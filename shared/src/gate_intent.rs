@@ -59,6 +59,9 @@ pub enum Change {
     KeyAdd { name: String, credential_id: String, attestation_sha256: String },
     /// Remove a security key from the account (the subject).
     KeyRemove { key_id: String, name: String, credential_id: String },
+    /// Lift the lock `lock_id` (set at `locked_at`, RFC 3339) that repeated failed attempts put
+    /// on the package. The lock id binds the tap to this lock: it cannot lift a later one.
+    Unlock { lock_id: String, locked_at: String },
 }
 
 impl Change {
@@ -76,6 +79,7 @@ impl Change {
             Self::PolicySet { .. } => "policy-set",
             Self::KeyAdd { .. } => "key-add",
             Self::KeyRemove { .. } => "key-remove",
+            Self::Unlock { .. } => "unlock",
         }
     }
 
@@ -172,6 +176,10 @@ impl GateIntent {
                 c.str(name);
                 c.str(credential_id);
             }
+            Change::Unlock { lock_id, locked_at } => {
+                c.str(lock_id);
+                c.str(locked_at);
+            }
         }
         c.0
     }
@@ -247,6 +255,9 @@ impl GateIntent {
             Change::KeyRemove { name, key_id, .. } => {
                 format!("Remove the security key \"{name}\" ({key_id}) from the account {s}")
             }
+            Change::Unlock { lock_id, locked_at } => format!(
+                "Unlock {s}, locked at {locked_at} after repeated failed attempts (lock {lock_id}): its maintainers can change it again"
+            ),
         }
     }
 }
@@ -303,6 +314,28 @@ mod tests {
         h.update(nonce);
         let want: [u8; 32] = h.finalize().into();
         assert_eq!(hex(&publish().challenge(&nonce)), hex(&want));
+    }
+
+    #[test]
+    fn known_answer_vector_for_an_unlock() {
+        let unlock = GateIntent {
+            subject: "left-pad".into(),
+            requested_by: "alice".into(),
+            change: Change::Unlock { lock_id: "lck_1".into(), locked_at: "2030-01-01T00:00:00Z".into() },
+        };
+        let mut expected = Vec::new();
+        for s in ["unlock", "left-pad", "alice", "lck_1", "2030-01-01T00:00:00Z"] {
+            expected.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            expected.extend_from_slice(s.as_bytes());
+        }
+        assert_eq!(unlock.canonical(), expected);
+        let other = GateIntent {
+            change: Change::Unlock { lock_id: "lck_2".into(), locked_at: "2030-01-01T00:00:00Z".into() },
+            ..unlock.clone()
+        };
+        assert_ne!(unlock.digest(), other.digest(), "a tap unlocks one lock only");
+        let json = serde_json::to_value(&unlock).unwrap_or_default();
+        assert_eq!(json["action"], "unlock");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod login;
 pub mod owner;
 pub mod publish;
 pub mod release;
+pub mod unlock;
 pub mod verify;
 pub mod whoami;
 
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Deprecate { spec, message } => release::deprecate(g, &spec, &message).await,
         Command::Undeprecate { spec } => release::deprecate(g, &spec, "").await,
         Command::Unpublish { spec, all } => release::unpublish(g, &spec, all).await,
+        Command::Unlock { package } => unlock::run(g, &package).await,
     }
 }
 

@@ -114,6 +114,8 @@ pub async fn add_key(
     let intent = intent(actor, change);
     let policy = account_policy();
     let otp = if payload.is_some() { None } else { otp };
+    // Account changes count against no package.
+    let unknown = crate::client_info::ClientInfo::unknown();
     let request = Request {
         actor,
         intent: &intent,
@@ -121,6 +123,7 @@ pub async fn add_key(
         role: Role::AccountOwner,
         otp,
         payload: payload.as_deref(),
+        client: &unknown,
     };
     let evidence = gate::admit(state, &request).await?;
     let Evidence::Tap { payload: Some(payload), .. } = &evidence else {
@@ -159,8 +162,16 @@ pub async fn remove_key(
     };
     let intent = intent(actor, change);
     let policy = account_policy();
-    let request =
-        Request { actor, intent: &intent, policy: &policy, role: Role::AccountOwner, otp, payload: None };
+    let unknown = crate::client_info::ClientInfo::unknown();
+    let request = Request {
+        actor,
+        intent: &intent,
+        policy: &policy,
+        role: Role::AccountOwner,
+        otp,
+        payload: None,
+        client: &unknown,
+    };
     let evidence = gate::admit(state, &request).await?;
     let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), now: state.now() };
     match state.store.delete_key(&actor.id, key_id, &guard).await {

@@ -6,11 +6,14 @@
 pub mod keys;
 pub mod package;
 pub mod publish;
+pub mod unlock;
 
 use tapgate_shared::gate_intent::{Change, GateIntent};
 
+use crate::client_info::ClientInfo;
 use crate::gate::roles::{Asking, role_for};
 use crate::gate::{self, Evidence, GateError, PolicyInForce, Request, Role};
+use crate::lockout::{self, FailureKind};
 use crate::state::AppState;
 use crate::store::gate::Guard;
 use crate::store::users::User;
@@ -21,6 +24,8 @@ use crate::store::users::User;
 pub struct Actor {
     pub user: User,
     pub admin: bool,
+    /// Where the request came from (for alerts and the audit log).
+    pub client: ClientInfo,
 }
 
 /// An intent the gate admitted, with what its commit re-checks.
@@ -35,7 +40,12 @@ pub struct Admitted {
 
 impl Admitted {
     pub fn guard<'a>(&'a self, actor: &'a Actor, now: i64) -> Guard<'a> {
-        gate::guard(&actor.user, &self.evidence, Some((&self.package, &self.policy, self.role)), now)
+        let mut guard =
+            gate::guard(&actor.user, &self.evidence, Some((&self.package, &self.policy, self.role)), now);
+        if let Some(package) = guard.package.as_mut() {
+            package.unlocking = matches!(self.intent.change, Change::Unlock { .. });
+        }
+        guard
     }
 }
 
@@ -63,11 +73,49 @@ pub async fn admit_under(
     change: Change,
     otp: Option<&str>,
 ) -> Result<Admitted, GateError> {
-    let role = role_for(state, &actor.user, actor.admin, package, &policy, asking).await?;
+    let role = role_of(state, actor, package, &policy, asking).await?;
+    if !matches!(change, Change::Unlock { .. }) {
+        lockout::ensure_unlocked(state, package).await?;
+    }
     let intent = GateIntent { subject: package.to_string(), requested_by: actor.user.name.clone(), change };
-    let request = Request { actor: &actor.user, intent: &intent, policy: &policy, role, otp, payload: None };
+    let request = Request {
+        actor: &actor.user,
+        intent: &intent,
+        policy: &policy,
+        role,
+        otp,
+        payload: None,
+        client: &actor.client,
+    };
     let evidence = gate::admit(state, &request).await?;
     Ok(Admitted { package: package.to_string(), policy, role, evidence, intent })
+}
+
+/// The role `actor` asks in; a refused non-maintainer's write on an existing package counts as
+/// a failed attempt on it.
+pub async fn role_of(
+    state: &AppState,
+    actor: &Actor,
+    package: &str,
+    policy: &PolicyInForce,
+    asking: Asking,
+) -> Result<Role, GateError> {
+    let refused = match role_for(state, &actor.user, actor.admin, package, policy, asking).await {
+        Err(GateError::Forbidden(why)) if policy.exists => why,
+        other => return other,
+    };
+    let detail =
+        format!("{} tried to change {package} ({asking:?}) and was refused: {refused}", actor.user.name);
+    lockout::record_failure(
+        state,
+        package,
+        Some(&actor.user.id),
+        FailureKind::NotMaintainer,
+        &detail,
+        &actor.client,
+    )
+    .await?;
+    Err(GateError::Forbidden(refused))
 }
 
 /// Logs an accepted change once, with how it was authorized.

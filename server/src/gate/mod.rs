@@ -89,6 +89,9 @@ pub enum GateError {
     NoUsableKey(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The package is locked after repeated failed attempts; the sentence says how to unlock it.
+    #[error("{0}")]
+    Locked(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -127,8 +130,10 @@ impl From<PolicyError> for GateError {
 
 /// The evidence `change` needs under `policy` when asked for in `role`.
 pub fn requirement(policy: &Policy, change: &Change, role: Role) -> Requirement {
-    let always =
-        matches!(change, Change::KeyAdd { .. } | Change::KeyRemove { .. } | Change::PolicySet { .. });
+    let always = matches!(
+        change,
+        Change::KeyAdd { .. } | Change::KeyRemove { .. } | Change::PolicySet { .. } | Change::Unlock { .. }
+    );
     let taps = if always || role == Role::Admin || policy.requires_key() { 1 } else { 0 };
     Requirement { taps }
 }
@@ -166,6 +171,8 @@ pub struct Request<'a> {
     pub otp: Option<&'a str>,
     /// Stored with a new approval for the commit (e.g. a verified new key).
     pub payload: Option<&'a str>,
+    /// Where the request came from, for alerts on refused tickets.
+    pub client: &'a crate::client_info::ClientInfo,
 }
 
 /// Decides what `request` needs and answers the evidence it carries, or why it cannot go on.
@@ -193,6 +200,7 @@ pub fn guard<'a>(
             package: name,
             policy: &policy.text,
             must_maintain: role == Role::Maintainer,
+            unlocking: false,
         }),
         tap: evidence.tap(),
         now,
@@ -216,6 +224,7 @@ pub fn commit_error(e: CommitError, subject: &str) -> GateError {
             "the approval was used, expired, or approves a different change: approve this change again"
                 .into(),
         ),
+        CommitError::Locked => GateError::Locked(crate::lockout::locked_message(subject, None)),
         CommitError::VersionExists => GateError::VersionExists(format!(
             "this version of {subject} was already published (or unpublished: numbers are never reused): bump the version"
         )),

@@ -14,6 +14,7 @@ pub mod gate;
 pub mod invites;
 pub mod keys;
 pub mod limits;
+pub mod lockout;
 pub mod names;
 pub mod npm_logins;
 pub mod packages;

@@ -22,6 +22,7 @@ mod keys_attacks;
 mod keys_support;
 mod limits;
 mod limits_connections;
+mod lockout;
 mod npm_client;
 mod npm_writes;
 mod packument_memory;

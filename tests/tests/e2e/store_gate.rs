@@ -170,6 +170,7 @@ impl<'a> TestPublish<'a> {
                 package: self.package,
                 policy: self.policy,
                 must_maintain: self.must_maintain,
+                unlocking: false,
             }),
             tap: self.approval.map(TestApproval::tap),
             now,

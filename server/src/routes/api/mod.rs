@@ -2,6 +2,7 @@
 
 pub mod approvals;
 pub mod keys;
+pub mod lock;
 pub mod packages;
 pub mod public_keys;
 pub mod registrations;
@@ -18,6 +19,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(approvals::routes())
         .merge(keys::routes())
+        .merge(lock::routes())
         .merge(packages::routes())
         .merge(public_keys::routes())
         .merge(registrations::routes())
