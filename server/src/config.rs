@@ -2,6 +2,7 @@
 //! variable, over an optional TOML file, over built-in defaults.
 
 pub mod limits;
+pub mod notify;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,30 @@ pub enum Command {
     /// Reserve package names, with their policy and first maintainers, before their first publish.
     #[command(subcommand)]
     Package(crate::cli::names::PackageCommand),
+    /// See and push notification deliveries (emails, webhooks).
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List deliveries not delivered yet (due, retrying, given up), newest first.
+    List {
+        /// Delivered ones too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a delivery (or, with --all, every undelivered one) due now, also when given up.
+    Retry {
+        /// The delivery id (see `outbox list`).
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -80,6 +105,8 @@ pub struct ServeArgs {
     pub attestation_aaguids: Vec<uuid::Uuid>,
     #[command(flatten)]
     pub limits: Box<limits::LimitArgs>,
+    #[command(flatten)]
+    pub notify: Box<notify::NotifyArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +171,8 @@ pub struct FileConfig {
     pub max_tarball_bytes: Option<usize>,
     /// Connections, timeouts and rate limits.
     pub limits: Option<limits::LimitsFile>,
+    /// Email, webhooks and delivery retries.
+    pub notify: Option<notify::NotifyFile>,
 }
 
 /// Resolved settings.
@@ -162,6 +191,7 @@ pub struct Settings {
     pub max_tarball_bytes: usize,
     pub connections: crate::connections::ConnectionLimits,
     pub rate_limits: crate::limits::RateLimits,
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl std::fmt::Debug for Settings {
@@ -178,6 +208,7 @@ impl std::fmt::Debug for Settings {
             .field("max_tarball_bytes", &self.max_tarball_bytes)
             .field("connections", &self.connections)
             .field("rate_limits", &self.rate_limits)
+            .field("notify", &self.notify)
             .finish()
     }
 }
@@ -225,7 +256,9 @@ impl Settings {
         let max_tarball_bytes =
             serve.max_tarball_bytes.or(file.max_tarball_bytes).unwrap_or(DEFAULT_MAX_TARBALL_BYTES);
         let (connections, rate_limits) = limits::resolve(&serve.limits, file.limits.unwrap_or_default())?;
+        let notify = notify::resolve(&serve.notify, file.notify.unwrap_or_default())?;
         Ok(Settings {
+            notify,
             connections,
             rate_limits,
             default_policy,

@@ -20,6 +20,7 @@ pub mod gate;
 pub mod limits;
 pub mod lockout;
 pub mod names;
+pub mod notify;
 pub mod npm_errors;
 pub mod policy;
 pub mod publish;

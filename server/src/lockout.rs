@@ -20,7 +20,7 @@ use crate::gate::GateError;
 use crate::limits::{self, Attempt, LimitError, Rule, Subject};
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::lockout::{LockRule, NewFailure, PackageLock, Recorded};
+use crate::store::lockout::{FailureRow, LockRule, NewFailure, PackageLock, Recorded};
 
 /// What failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,10 @@ pub async fn record(state: &AppState, f: &Failure<'_>) -> Result<Recorded, Store
         at: now,
     };
     let lock_id = crate::secrets::public_id("lck_");
-    let recorded = state.store.record_failure(&failure, rule, &lock_id).await?;
+    let alert = |lock: &PackageLock, failures: &[FailureRow]| {
+        crate::notify::events::lock_alert(state, lock, failures)
+    };
+    let recorded = state.store.record_failure(&failure, rule, &lock_id, &alert).await?;
     match &recorded {
         Recorded::Locked(lock) => tracing::warn!(
             package = %f.package,

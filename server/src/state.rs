@@ -32,6 +32,8 @@ pub struct AppConfig {
     pub connections: crate::connections::ConnectionLimits,
     /// Rate limits on sign-ins, second factors and invites.
     pub rate_limits: crate::limits::RateLimits,
+    /// How notifications are delivered.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl AppConfig {

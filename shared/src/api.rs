@@ -388,3 +388,49 @@ pub struct LockStatus {
     /// The lock in force, if any.
     pub lock: Option<PackageLockInfo>,
 }
+
+/// `GET /api/v1/user/notifications`: where and what the signed-in user is alerted about. Lock
+/// alerts always go to the verified address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationSettings {
+    /// The verified address alerts go to.
+    pub email: Option<String>,
+    /// An address waiting for its verification link.
+    pub pending_email: Option<String>,
+    /// `["all"]`, or the event kinds chosen (e.g. `publish`, `maintainer-add`, `key-add`).
+    pub events: Vec<String>,
+}
+
+/// `PUT /api/v1/user/email`: a new alert address; a verification link is sent to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetEmail {
+    pub email: String,
+}
+
+/// `PUT /api/v1/user/notifications`: the events to be told about besides lock alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetEvents {
+    pub events: Vec<String>,
+}
+
+/// `PUT /api/v1/packages/{name}/webhooks` (a gated change): the package's webhook URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetWebhooks {
+    pub urls: Vec<String>,
+}
+
+/// A package's webhooks. `secret` (the HMAC key of `tapgate-signature`) is shown once, when the
+/// webhook is added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookInfo {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// `GET|PUT /api/v1/packages/{name}/webhooks`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhooks {
+    pub package: String,
+    pub webhooks: Vec<WebhookInfo>,
+}

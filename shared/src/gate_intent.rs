@@ -62,6 +62,8 @@ pub enum Change {
     /// Lift the lock `lock_id` (set at `locked_at`, RFC 3339) that repeated failed attempts put
     /// on the package. The lock id binds the tap to this lock: it cannot lift a later one.
     Unlock { lock_id: String, locked_at: String },
+    /// Replace the package's webhook URLs `old` with `new` (both sorted): where its alerts go.
+    WebhookSet { old: Vec<String>, new: Vec<String> },
 }
 
 impl Change {
@@ -80,6 +82,7 @@ impl Change {
             Self::KeyAdd { .. } => "key-add",
             Self::KeyRemove { .. } => "key-remove",
             Self::Unlock { .. } => "unlock",
+            Self::WebhookSet { .. } => "webhook-set",
         }
     }
 
@@ -180,6 +183,12 @@ impl GateIntent {
                 c.str(lock_id);
                 c.str(locked_at);
             }
+            Change::WebhookSet { old, new } => {
+                c.count(old.len());
+                old.iter().for_each(|u| c.str(u));
+                c.count(new.len());
+                new.iter().for_each(|u| c.str(u));
+            }
         }
         c.0
     }
@@ -254,6 +263,15 @@ impl GateIntent {
             }
             Change::KeyRemove { name, key_id, .. } => {
                 format!("Remove the security key \"{name}\" ({key_id}) from the account {s}")
+            }
+            Change::WebhookSet { old, new } => {
+                let list =
+                    |urls: &[String]| if urls.is_empty() { "none".to_string() } else { urls.join(", ") };
+                format!(
+                    "Send the notifications of {s} to the webhooks {} (until now: {})",
+                    list(new),
+                    list(old)
+                )
             }
             Change::Unlock { lock_id, locked_at } => format!(
                 "Unlock {s}, locked at {locked_at} after repeated failed attempts (lock {lock_id}): its maintainers can change it again"

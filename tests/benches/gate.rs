@@ -230,6 +230,7 @@ async fn run(backend: Backend, a: &Args) -> Option<(f64, Duration, Duration)> {
         connections: Default::default(),
         // Every maintainer taps from 127.0.0.1: the bench measures the gate, not the limits.
         rate_limits: tapgate_server::limits::RateLimits::off(),
+        notify: Default::default(),
     };
     let rp = RelyingParty::new(&config.origin, AttestationTrust::none()).unwrap();
     let state = AppState::new(store.clone(), Arc::new(SystemClock), config, rp);

@@ -5,6 +5,7 @@ pub mod dist_tag;
 pub mod key;
 pub mod keyring;
 pub mod login;
+pub mod notify;
 pub mod owner;
 pub mod publish;
 pub mod release;
@@ -34,6 +35,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Undeprecate { spec } => release::deprecate(g, &spec, "").await,
         Command::Unpublish { spec, all } => release::unpublish(g, &spec, all).await,
         Command::Unlock { package } => unlock::run(g, &package).await,
+        Command::Notify(cmd) => notify::run(g, cmd).await,
+        Command::Webhook(cmd) => notify::webhook(g, cmd).await,
     }
 }
 

@@ -11,6 +11,7 @@ use crate::gate::{self, Evidence, GateError, PolicyInForce, Request, Role};
 use crate::policy::Policy;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::effects::Effects;
 use crate::store::gate::{CommitError, Guard};
 use crate::store::keys::{Enrollment, NewSecurityKey, SecurityKey};
 use crate::store::users::User;
@@ -57,6 +58,19 @@ fn account_policy() -> PolicyInForce {
 
 fn intent(actor: &User, change: Change) -> GateIntent {
     GateIntent { subject: actor.name.clone(), requested_by: actor.name.clone(), change }
+}
+
+/// The notice of a key change, to the account's own address.
+async fn key_effects(
+    state: &AppState,
+    intent: &GateIntent,
+    evidence: &Evidence,
+    actor: &User,
+) -> Result<Effects, GateError> {
+    let authorized = crate::changes::authorized(state, evidence).await?;
+    let client = crate::client_info::ClientInfo::unknown();
+    let notice = crate::notify::events::change_notice(state, intent, &authorized, &client, Some(&actor.id));
+    Ok(Effects { notice: Some(notice) })
 }
 
 /// How a key enrollment arrives.
@@ -135,7 +149,8 @@ pub async fn add_key(
     if key.credential_id != credential_id || key.attestation_sha256 != attestation_sha256 {
         return Err(GateError::InvalidTicket("this ticket approves a different key".into()));
     }
-    let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), now };
+    let effects = key_effects(state, &intent, &evidence, actor).await?;
+    let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), now, effects: Some(&effects) };
     let stored = state
         .store
         .add_key(&key.as_new(&actor.id), Enrollment::Tap(guard), now)
@@ -173,7 +188,14 @@ pub async fn remove_key(
         client: &unknown,
     };
     let evidence = gate::admit(state, &request).await?;
-    let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), now: state.now() };
+    let effects = key_effects(state, &intent, &evidence, actor).await?;
+    let guard = Guard {
+        actor: &actor.id,
+        package: None,
+        tap: evidence.tap(),
+        now: state.now(),
+        effects: Some(&effects),
+    };
     match state.store.delete_key(&actor.id, key_id, &guard).await {
         Ok(Some(())) => {
             tracing::info!(key_id = %key_id, user = %actor.name, "security key removed with a tap");

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod package;
 pub mod publish;
 pub mod unlock;
+pub mod webhooks;
 
 use tapgate_shared::gate_intent::{Change, GateIntent};
 
@@ -14,7 +15,9 @@ use crate::client_info::ClientInfo;
 use crate::gate::roles::{Asking, role_for};
 use crate::gate::{self, Evidence, GateError, PolicyInForce, Request, Role};
 use crate::lockout::{self, FailureKind};
+use crate::notify::events::{Authorized, change_notice};
 use crate::state::AppState;
+use crate::store::effects::Effects;
 use crate::store::gate::Guard;
 use crate::store::users::User;
 
@@ -36,6 +39,8 @@ pub struct Admitted {
     pub role: Role,
     pub evidence: Evidence,
     pub intent: GateIntent,
+    /// The notice its commit enqueues.
+    pub effects: Effects,
 }
 
 impl Admitted {
@@ -45,6 +50,7 @@ impl Admitted {
         if let Some(package) = guard.package.as_mut() {
             package.unlocking = matches!(self.intent.change, Change::Unlock { .. });
         }
+        guard.effects = Some(&self.effects);
         guard
     }
 }
@@ -88,7 +94,24 @@ pub async fn admit_under(
         client: &actor.client,
     };
     let evidence = gate::admit(state, &request).await?;
-    Ok(Admitted { package: package.to_string(), policy, role, evidence, intent })
+    let notice = change_notice(state, &intent, &authorized(state, &evidence).await?, &actor.client, None);
+    let effects = Effects { notice: Some(notice) };
+    Ok(Admitted { package: package.to_string(), policy, role, evidence, intent, effects })
+}
+
+/// How `evidence` authorized a change, for its notice.
+pub async fn authorized(state: &AppState, evidence: &Evidence) -> Result<Authorized, GateError> {
+    match evidence {
+        Evidence::PolicyAllowsToken => Ok(Authorized { kind: "token", approval_id: None, keys: Vec::new() }),
+        Evidence::Tap { approval_id, .. } => {
+            let mut keys = Vec::new();
+            for signature in state.store.approval_signatures(approval_id).await? {
+                let user = state.store.user_by_id(&signature.user_id).await?;
+                keys.push((user.map(|u| u.name).unwrap_or(signature.user_id), signature.key_id));
+            }
+            Ok(Authorized { kind: "tap", approval_id: Some(approval_id.clone()), keys })
+        }
+    }
 }
 
 /// The role `actor` asks in; a refused non-maintainer's write on an existing package counts as

@@ -146,6 +146,10 @@ pub async fn create(
     let approval =
         state.store.approval(&id).await?.ok_or_else(|| GateError::Corrupt("approval vanished".into()))?;
     let info = info(state, &approval).await?;
+    if need.taps > 1 && !intent.change.is_account_change() {
+        let notice = crate::notify::events::approval_pending(state, intent, &info);
+        state.store.enqueue(&notice, now).await?;
+    }
     Ok(PendingApproval { auth_url: info.url.clone(), done_url: done_url(state, &done.plaintext), info })
 }
 

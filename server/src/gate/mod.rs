@@ -132,7 +132,11 @@ impl From<PolicyError> for GateError {
 pub fn requirement(policy: &Policy, change: &Change, role: Role) -> Requirement {
     let always = matches!(
         change,
-        Change::KeyAdd { .. } | Change::KeyRemove { .. } | Change::PolicySet { .. } | Change::Unlock { .. }
+        Change::KeyAdd { .. }
+            | Change::KeyRemove { .. }
+            | Change::PolicySet { .. }
+            | Change::Unlock { .. }
+            | Change::WebhookSet { .. }
     );
     let taps = if always || role == Role::Admin || policy.requires_key() { 1 } else { 0 };
     Requirement { taps }
@@ -204,6 +208,7 @@ pub fn guard<'a>(
         }),
         tap: evidence.tap(),
         now,
+        effects: None,
     }
 }
 

@@ -45,7 +45,7 @@ pub fn packument(
     name: &str,
     versions: Vec<VersionRow>,
     dist_tags: &BTreeMap<String, String>,
-    maintainers: &[String],
+    maintainers: &[(String, Option<String>)],
     created_at: i64,
     modified_at: i64,
 ) -> Vec<Bytes> {
@@ -74,7 +74,14 @@ pub fn packument(
         pieces.push(Bytes::from(std::mem::take(&mut head)));
         pieces.push(Bytes::from(if v.deprecated.is_some() { served_manifest_text(&v) } else { v.manifest }));
     }
-    let maintainers: Vec<Value> = maintainers.iter().map(|m| json!({ "name": m })).collect();
+    // Each maintainer's verified alert address, as npm shows it (`npm view`, `npm owner ls`).
+    let maintainers: Vec<Value> = maintainers
+        .iter()
+        .map(|(name, email)| match email {
+            Some(email) => json!({ "name": name, "email": email }),
+            None => json!({ "name": name }),
+        })
+        .collect();
     let _ =
         write!(head, "}},\"time\":{},\"maintainers\":{}}}", Value::Object(time), Value::Array(maintainers));
     pieces.push(Bytes::from(head));
@@ -107,7 +114,8 @@ mod tests {
             row("1.2.0", r#"{"name":"p","version":"1.2.0"}"#, None, true),
         ];
         let tags = BTreeMap::from([("latest".to_string(), "1.1.0".to_string())]);
-        let text: Vec<u8> = packument("p", versions.to_vec(), &tags, &["alice".into()], 1, 2).concat();
+        let text: Vec<u8> =
+            packument("p", versions.to_vec(), &tags, &[("alice".into(), None)], 1, 2).concat();
         let doc: Value = serde_json::from_slice(&text).unwrap_or(Value::Null);
         assert_eq!(doc["name"], "p");
         assert_eq!(doc["dist-tags"]["latest"], "1.1.0");

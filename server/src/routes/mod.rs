@@ -18,6 +18,7 @@ pub fn routes(config: &crate::state::AppConfig) -> Router<AppState> {
         .nest("/api/v1", api::routes())
         .merge(npm::routes(config.max_tarball_bytes))
         .merge(pages::routes())
+        .merge(api::notifications::link_routes())
 }
 
 /// Unknown routes answer the envelope, not an empty 404.

@@ -71,6 +71,8 @@ pub struct Guard<'a> {
     pub package: Option<PackageGuard<'a>>,
     pub tap: Option<Tap<'a>>,
     pub now: UnixSeconds,
+    /// What the commit leaves behind (its notifications), written in its transaction.
+    pub effects: Option<&'a super::effects::Effects>,
 }
 
 /// Why a gated write did not commit.
@@ -162,6 +164,7 @@ macro_rules! enforce_guard {
                 return Err($crate::store::gate::CommitError::EvidenceSpent);
             }
         }
+        $crate::store::effects::write_effects!($tx, guard.effects, guard.now);
     }};
 }
 pub(crate) use enforce_guard;

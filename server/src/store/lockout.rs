@@ -3,6 +3,7 @@
 //! the write transaction is exclusive (SQLite), so two instances counting the fifth failure at
 //! once set one lock, never two.
 
+use super::effects::{Effects, write_effects};
 use super::gate::{CommitError, Guard, begin_write, enforce_guard, lock_package};
 use super::{Store, StoreResult, dispatch};
 use crate::clock::UnixSeconds;
@@ -35,6 +36,8 @@ pub struct FailureRow {
     pub user_agent: Option<String>,
     pub detail: String,
     pub counted: bool,
+    /// The account's name, if any.
+    pub account: Option<String>,
 }
 
 /// A package's lock in force.
@@ -54,6 +57,10 @@ pub struct LockRule {
     pub window_seconds: i64,
 }
 
+/// Builds what a new lock leaves behind (the alert to every maintainer) from the lock and the
+/// failures that set it.
+pub type Alert<'a> = dyn Fn(&PackageLock, &[FailureRow]) -> Effects + Send + Sync + 'a;
+
 /// What recording a failure did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -72,6 +79,7 @@ impl Store {
         f: &NewFailure<'_>,
         rule: Option<LockRule>,
         lock_id: &str,
+        alert: &Alert<'_>,
     ) -> StoreResult<Recorded> {
         dispatch!(self, pool => {
             let mut tx = pool.begin_with(begin_write(pool)).await?;
@@ -129,13 +137,26 @@ impl Store {
             .bind(count)
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
-            Ok(Recorded::Locked(PackageLock {
+            let lock = PackageLock {
                 package: f.package.to_string(),
                 lock_id: lock_id.to_string(),
                 locked_at: f.at,
                 failures: count,
-            }))
+            };
+            let failures: Vec<FailureRow> = sqlx::query_as(
+                "SELECT f.id, f.package, f.at, f.kind, f.user_id, f.key_id, f.client_ip, f.user_agent, f.detail, \
+                 f.counted, u.name AS account FROM auth_failures f LEFT JOIN users u ON u.id = f.user_id \
+                 WHERE f.package = $1 AND f.counted AND f.id > $2 AND f.at > $3 ORDER BY f.id LIMIT 50",
+            )
+            .bind(f.package)
+            .bind(counted_after)
+            .bind(f.at - rule.window_seconds)
+            .fetch_all(&mut *tx)
+            .await?;
+            let effects = alert(&lock, &failures);
+            write_effects!(tx, Some(&effects), f.at);
+            tx.commit().await?;
+            Ok(Recorded::Locked(lock))
         })
     }
 
@@ -153,8 +174,9 @@ impl Store {
         since: UnixSeconds,
         limit: i64,
     ) -> StoreResult<Vec<FailureRow>> {
-        let sql = "SELECT id, package, at, kind, user_id, key_id, client_ip, user_agent, detail, counted \
-                   FROM auth_failures WHERE package = $1 AND at >= $2 ORDER BY id LIMIT $3";
+        let sql = "SELECT f.id, f.package, f.at, f.kind, f.user_id, f.key_id, f.client_ip, f.user_agent, f.detail, \
+                   f.counted, u.name AS account FROM auth_failures f LEFT JOIN users u ON u.id = f.user_id \
+                   WHERE f.package = $1 AND f.at >= $2 ORDER BY f.id LIMIT $3";
         dispatch!(self, pool => Ok(sqlx::query_as::<_, FailureRow>(sql)
             .bind(package)
             .bind(since)

@@ -9,6 +9,7 @@
 pub mod approvals;
 pub mod ceremonies;
 pub mod changes;
+pub mod effects;
 pub mod events;
 pub mod gate;
 pub mod invites;
@@ -17,8 +18,10 @@ pub mod limits;
 pub mod lockout;
 pub mod names;
 pub mod npm_logins;
+pub mod outbox;
 pub mod packages;
 pub mod server_secrets;
+pub mod subscriptions;
 pub mod tokens;
 pub mod users;
 

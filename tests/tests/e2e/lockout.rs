@@ -180,7 +180,12 @@ async fn a_lock_taken_while_a_change_waits_wins_inside_the_commit(backend: Backe
             counted: true,
             at: NOW + i,
         };
-        last = Some(store.record_failure(&failure, Some(rule), &format!("lck_{i}")).await.unwrap());
+        last = Some(
+            store
+                .record_failure(&failure, Some(rule), &format!("lck_{i}"), &|_, _| Default::default())
+                .await
+                .unwrap(),
+        );
     }
     let Some(Recorded::Locked(lock)) = last else { panic!("the third failure locks: {last:?}") };
     assert_eq!(lock.lock_id, "lck_2");
@@ -200,6 +205,7 @@ async fn a_lock_taken_while_a_change_waits_wins_inside_the_commit(backend: Backe
         }),
         tap,
         now: NOW + 20,
+        effects: None,
     };
     let err = store.unlock_package("p", "lck_0", &guard(Some(unlock.tap()))).await.unwrap_err();
     assert!(matches!(err, CommitError::Stale(_)), "another lock id: {err:?}");

@@ -174,6 +174,7 @@ impl<'a> TestPublish<'a> {
             }),
             tap: self.approval.map(TestApproval::tap),
             now,
+            effects: None,
         }
     }
 

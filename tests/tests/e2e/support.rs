@@ -84,6 +84,7 @@ impl TestApp {
             move |config| {
                 config.connections = mine.connections.clone();
                 config.rate_limits = mine.rate_limits.clone();
+                config.notify = mine.notify.clone();
             },
         )
         .await
@@ -107,6 +108,7 @@ impl TestApp {
             max_tarball_bytes: 1024 * 1024,
             connections: Default::default(),
             rate_limits: Default::default(),
+            notify: Default::default(),
         };
         configure(&mut config);
         let rp = RelyingParty::new(&config.origin, trust).expect("relying party");

@@ -51,7 +51,7 @@ pub async fn load_packument(state: &AppState, name: &str) -> ApiResult<Vec<bytes
         return Err(package_not_found(name));
     }
     let tags = state.store.dist_tags(name).await?;
-    let maintainers: Vec<String> = state.store.maintainers(name).await?.into_iter().map(|(_, n)| n).collect();
+    let maintainers = state.store.maintainer_emails(name).await?;
     Ok(packument(name, versions, &tags, &maintainers, package.created_at, package.modified_at))
 }
 
