@@ -110,6 +110,41 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Unlock a package that repeated failed second-factor attempts locked, with a tap (under
+    /// an N-of-M policy, N maintainers tap). Check the alert first: the attempts were not yours?
+    Unlock {
+        /// The package name.
+        package: String,
+    },
+    /// Where your alerts go: your address (confirmed by a link) and the events you want besides
+    /// lock alerts (always sent).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+    /// A package's webhooks: signed JSON POSTs of its alerts and changes (setting them takes a
+    /// tap).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Show your alert address and chosen events.
+    Show,
+    /// Send alerts to ADDRESS once you open the confirmation link sent to it.
+    Email { address: String },
+    /// The events you want besides lock alerts: `all`, or e.g. publish maintainer-add key-add.
+    Events {
+        #[arg(required = true)]
+        events: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// List a package's webhook URLs (maintainers only).
+    Ls { package: String },
+    /// Replace a package's webhook URLs (none: remove them all); new ones print their secret once.
+    Set { package: String, urls: Vec<String> },
 }
 
 #[derive(Debug, Subcommand)]

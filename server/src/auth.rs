@@ -7,13 +7,15 @@ use axum::http::request::Parts;
 use tapgate_shared::api::Scope;
 use tracing::instrument;
 
+use crate::client_info::ClientInfo;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::tokens::Authenticated;
 
-/// A request authenticated by an API token.
+/// A request authenticated by an API token, and the client that sent it (for alerts and the
+/// audit log).
 #[derive(Debug, Clone)]
-pub struct AuthUser(pub Authenticated);
+pub struct AuthUser(pub Authenticated, pub ClientInfo);
 
 impl AuthUser {
     /// Fails with 403 unless the token carries `scope` (and, for `admin`, the user is one).
@@ -42,7 +44,13 @@ impl AuthUser {
             .filter(|u| !u.disabled)
             .ok_or_else(|| ApiError::unauthorized("your account no longer exists or is disabled"))?;
         let admin = self.require(Scope::Admin).is_ok();
-        Ok(crate::changes::Actor { user, admin, origin: crate::gate::Origin::default(), ci_credential: None })
+        Ok(crate::changes::Actor {
+            user,
+            admin,
+            origin: crate::gate::Origin::default(),
+            ci_credential: None,
+            client: self.1.clone(),
+        })
     }
 }
 
@@ -84,7 +92,7 @@ impl FromRequestParts<AppState> for AuthUser {
                 if let Some(slot) = parts.extensions.get::<crate::observe::RequestUser>() {
                     slot.set(&auth.username);
                 }
-                Ok(AuthUser(auth))
+                Ok(AuthUser(auth, crate::extract::client_info(parts)))
             }
             None => Err(ApiError::unauthorized(
                 "the API token is unknown, expired or revoked: sign in again with `tapgate login`",
@@ -126,6 +134,7 @@ impl CiPrincipal {
             admin: false,
             origin: crate::gate::Origin::default(),
             ci_credential: Some(self.0.id.clone()),
+            client: crate::client_info::ClientInfo::unknown(),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! variable, over an optional TOML file, over built-in defaults.
 
 pub mod limits;
+pub mod notify;
 mod trust;
 
 use std::net::SocketAddr;
@@ -61,6 +62,30 @@ pub enum Command {
     /// The registry's Ed25519 keys that sign deploy keys: rotate or list them.
     #[command(subcommand, name = "signing-key")]
     SigningKey(crate::cli::signing_key::SigningKeyCommand),
+    /// See and push notification deliveries (emails, webhooks).
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List deliveries not delivered yet (due, retrying, given up), newest first.
+    List {
+        /// Delivered ones too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a delivery (or, with --all, every undelivered one) due now, also when given up.
+    Retry {
+        /// The delivery id (see `outbox list`).
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -107,6 +132,8 @@ pub struct ServeArgs {
     /// repeat or comma-separate. Without it, the connection's address is the client's.
     #[arg(long = "trusted-proxy", env = "TAPGATE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    #[command(flatten)]
+    pub notify: Box<notify::NotifyArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +203,8 @@ pub struct FileConfig {
     /// Connections, timeouts and rate limits.
     pub limits: Option<limits::LimitsFile>,
     pub trusted_proxies: Option<Vec<String>>,
+    /// Email, webhooks and delivery retries.
+    pub notify: Option<notify::NotifyFile>,
 }
 
 /// Resolved settings.
@@ -202,6 +231,7 @@ pub struct Settings {
     pub connections: crate::connections::ConnectionLimits,
     pub rate_limits: crate::limits::RateLimits,
     pub trusted_proxies: Vec<crate::observe::IpRange>,
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl std::fmt::Debug for Settings {
@@ -223,6 +253,7 @@ impl std::fmt::Debug for Settings {
             .field("connections", &self.connections)
             .field("rate_limits", &self.rate_limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("notify", &self.notify)
             .finish()
     }
 }
@@ -302,7 +333,9 @@ impl Settings {
             .iter()
             .map(|p| crate::observe::IpRange::parse(p).map_err(|e| format!("invalid --trusted-proxy: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
+        let notify = notify::resolve(&serve.notify, file.notify.unwrap_or_default())?;
         Ok(Settings {
+            notify,
             trusted_proxies,
             approval_ttl_seconds: i64::from(approval_ttl_minutes) * 60,
             connections,

@@ -176,6 +176,7 @@ impl From<GateError> for ApiError {
             GateError::NoUsableKey(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::PolicyViolation, m),
             GateError::Forbidden(m) => Self::forbidden(m),
             GateError::PolicyViolation(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::PolicyViolation, m),
+            GateError::Locked(m) => Self::new(StatusCode::LOCKED, ErrorCode::PackageLocked, m),
             GateError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, ErrorCode::PackageNotFound, m),
             GateError::InvalidTicket(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::InvalidTicket, m),
             GateError::ApprovalGone(m) => Self::new(StatusCode::GONE, ErrorCode::ApprovalExpired, m),

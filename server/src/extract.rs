@@ -125,3 +125,22 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestOrigin {
         Ok(RequestOrigin(crate::gate::Origin { ip: Some(ip), user_agent }))
     }
 }
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for crate::client_info::ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    /// The peer address (when served by [`crate::serve`]) and the `User-Agent` header.
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(client_info(parts))
+    }
+}
+
+/// The client of a request, as far as the server can tell.
+pub fn client_info(parts: &axum::http::request::Parts) -> crate::client_info::ClientInfo {
+    let ip =
+        parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    let agent = parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    crate::client_info::ClientInfo::new(ip, agent)
+}

@@ -94,6 +94,11 @@ pub enum Rule {
     OtpFailuresAccount,
     /// Invites presented from one address.
     Invites,
+    /// Failed second-factor attempts by anonymous clients and non-maintainers from one address
+    /// that count towards locking a package (beyond it they are recorded, not counted).
+    LockFailures,
+    /// The same, per account (from any address).
+    LockFailuresAccount,
 }
 
 impl Rule {
@@ -108,6 +113,8 @@ impl Rule {
             Self::OtpFailures => "otp-failures",
             Self::OtpFailuresAccount => "otp-failures/account",
             Self::Invites => "invites",
+            Self::LockFailures => "lock-failures",
+            Self::LockFailuresAccount => "lock-failures/account",
         }
     }
 
@@ -124,6 +131,7 @@ impl Rule {
                 "too many wrong one-time codes or tickets for your account from your address"
             }
             Self::Invites => "too many invite attempts from your address",
+            Self::LockFailures | Self::LockFailuresAccount => "too many failed attempts",
         }
     }
 }
@@ -139,6 +147,10 @@ pub struct RateLimits {
     pub otp_failures: Option<Limit>,
     pub otp_failures_account: Option<Limit>,
     pub invites: Option<Limit>,
+    /// Counted failures in a window that lock a package (see [`crate::lockout`]).
+    pub lock_after: Option<Limit>,
+    pub lock_failures: Option<Limit>,
+    pub lock_failures_account: Option<Limit>,
 }
 
 /// The defaults: generous for people (a sign-in costs two sign-in requests; an office behind one
@@ -154,9 +166,17 @@ impl Default for RateLimits {
             otp_failures: Some(Limit::new(30, 900)),
             otp_failures_account: Some(Limit::new(10, 900)),
             invites: Some(Limit::new(20, 600)),
+            lock_after: Some(DEFAULT_LOCK_AFTER),
+            lock_failures: Some(Limit::new(2, 3600)),
+            lock_failures_account: Some(Limit::new(2, 3600)),
         }
     }
 }
+
+/// Five counted failures in an hour lock a package. Anonymous clients and non-maintainers
+/// count at most twice an hour per address and per account, so one address alone never locks
+/// a package.
+pub const DEFAULT_LOCK_AFTER: Limit = Limit::new(5, 3600);
 
 impl RateLimits {
     /// No limits at all (benchmarks).
@@ -170,6 +190,9 @@ impl RateLimits {
             otp_failures: None,
             otp_failures_account: None,
             invites: None,
+            lock_after: None,
+            lock_failures: None,
+            lock_failures_account: None,
         }
     }
 
@@ -183,6 +206,8 @@ impl RateLimits {
             Rule::OtpFailures => self.otp_failures,
             Rule::OtpFailuresAccount => self.otp_failures_account,
             Rule::Invites => self.invites,
+            Rule::LockFailures => self.lock_failures,
+            Rule::LockFailuresAccount => self.lock_failures_account,
         }
     }
 }
@@ -194,6 +219,9 @@ pub enum Subject<'a> {
     Address(IpAddr),
     /// An account (its id, or the username typed) at a client address.
     Account(&'a str, IpAddr),
+    /// An account from any address: only for rules that limit how much an actor's own failures
+    /// weigh, never for refusing the account anything.
+    AnyAddress(&'a str),
 }
 
 impl Subject<'_> {
@@ -201,6 +229,7 @@ impl Subject<'_> {
         match self {
             Self::Address(ip) => address_key(*ip),
             Self::Account(account, ip) => format!("{}|{account}", address_key(*ip)),
+            Self::AnyAddress(account) => format!("*|{account}"),
         }
     }
 }

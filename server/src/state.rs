@@ -36,6 +36,8 @@ pub struct AppConfig {
     pub rate_limits: crate::limits::RateLimits,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<crate::observe::IpRange>,
+    /// How notifications are delivered.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl AppConfig {

@@ -386,6 +386,9 @@ pub struct PackageInfo {
     /// Under `all_maintainers_enrolled`: maintainers without a key that meets the policy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub noncompliant_maintainers: Vec<NoncompliantMaintainer>,
+    /// Set while the package is locked after repeated failed attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<PackageLockInfo>,
 }
 
 /// A package's policy: what evidence its changes need. Absent fields mean "not required" (and
@@ -497,4 +500,71 @@ pub enum SecondFactor {
 pub struct Maintainers {
     pub package: String,
     pub maintainers: Vec<String>,
+}
+
+/// A package's lock after repeated failed second-factor attempts: every write is refused until
+/// its maintainers unlock it with a tap. Reading and installing are never blocked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageLockInfo {
+    pub lock_id: String,
+    /// RFC 3339.
+    pub locked_at: String,
+    /// Counted failures in the window when it was locked.
+    pub failures: u64,
+    /// How to unlock it, in a sentence.
+    pub unlock: String,
+}
+
+/// `GET /api/v1/packages/{name}/lock`, and `POST …/unlock` (gated) which answers the state after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockStatus {
+    pub package: String,
+    /// The lock in force, if any.
+    pub lock: Option<PackageLockInfo>,
+}
+
+/// `GET /api/v1/user/notifications`: where and what the signed-in user is alerted about. Lock
+/// alerts always go to the verified address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationSettings {
+    /// The verified address alerts go to.
+    pub email: Option<String>,
+    /// An address waiting for its verification link.
+    pub pending_email: Option<String>,
+    /// `["all"]`, or the event kinds chosen (e.g. `publish`, `maintainer-add`, `key-add`).
+    pub events: Vec<String>,
+}
+
+/// `PUT /api/v1/user/email`: a new alert address; a verification link is sent to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetEmail {
+    pub email: String,
+}
+
+/// `PUT /api/v1/user/notifications`: the events to be told about besides lock alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetEvents {
+    pub events: Vec<String>,
+}
+
+/// `PUT /api/v1/packages/{name}/webhooks` (a gated change): the package's webhook URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetWebhooks {
+    pub urls: Vec<String>,
+}
+
+/// A package's webhooks. `secret` (the HMAC key of `tapgate-signature`) is shown once, when the
+/// webhook is added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookInfo {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// `GET|PUT /api/v1/packages/{name}/webhooks`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhooks {
+    pub package: String,
+    pub webhooks: Vec<WebhookInfo>,
 }

@@ -75,6 +75,11 @@ pub enum Change {
         expires_at: String,
         cidrs: Vec<String>,
     },
+    /// Lift the lock `lock_id` (set at `locked_at`, RFC 3339) that repeated failed attempts put
+    /// on the package. The lock id binds the tap to this lock: it cannot lift a later one.
+    Unlock { lock_id: String, locked_at: String },
+    /// Replace the package's webhook URLs `old` with `new` (both sorted): where its alerts go.
+    WebhookSet { old: Vec<String>, new: Vec<String> },
 }
 
 impl Change {
@@ -93,6 +98,8 @@ impl Change {
             Self::KeyAdd { .. } => "key-add",
             Self::KeyRemove { .. } => "key-remove",
             Self::CiCredentialCreate { .. } => "ci-credential-create",
+            Self::Unlock { .. } => "unlock",
+            Self::WebhookSet { .. } => "webhook-set",
         }
     }
 
@@ -199,6 +206,16 @@ impl GateIntent {
                 c.count(cidrs.len());
                 cidrs.iter().for_each(|a| c.str(a));
             }
+            Change::Unlock { lock_id, locked_at } => {
+                c.str(lock_id);
+                c.str(locked_at);
+            }
+            Change::WebhookSet { old, new } => {
+                c.count(old.len());
+                old.iter().for_each(|u| c.str(u));
+                c.count(new.len());
+                new.iter().for_each(|u| c.str(u));
+            }
         }
         c.0
     }
@@ -290,6 +307,18 @@ impl GateIntent {
                     quoted_list(tags)
                 )
             }
+            Change::WebhookSet { old, new } => {
+                let list =
+                    |urls: &[String]| if urls.is_empty() { "none".to_string() } else { urls.join(", ") };
+                format!(
+                    "Send the notifications of {s} to the webhooks {} (until now: {})",
+                    list(new),
+                    list(old)
+                )
+            }
+            Change::Unlock { lock_id, locked_at } => format!(
+                "Unlock {s}, locked at {locked_at} after repeated failed attempts (lock {lock_id}): its maintainers can change it again"
+            ),
         }
     }
 }
@@ -382,6 +411,28 @@ mod tests {
             "Let the CI credential \"gha\" (ci_01) publish left-pad versions \"^1.0.0\" with the tags `latest` \
              until 2027-01-01T00:00:00Z, from 10.0.0.0/8, ::1/128"
         );
+    }
+
+    #[test]
+    fn known_answer_vector_for_an_unlock() {
+        let unlock = GateIntent {
+            subject: "left-pad".into(),
+            requested_by: "alice".into(),
+            change: Change::Unlock { lock_id: "lck_1".into(), locked_at: "2030-01-01T00:00:00Z".into() },
+        };
+        let mut expected = Vec::new();
+        for s in ["unlock", "left-pad", "alice", "lck_1", "2030-01-01T00:00:00Z"] {
+            expected.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            expected.extend_from_slice(s.as_bytes());
+        }
+        assert_eq!(unlock.canonical(), expected);
+        let other = GateIntent {
+            change: Change::Unlock { lock_id: "lck_2".into(), locked_at: "2030-01-01T00:00:00Z".into() },
+            ..unlock.clone()
+        };
+        assert_ne!(unlock.digest(), other.digest(), "a tap unlocks one lock only");
+        let json = serde_json::to_value(&unlock).unwrap_or_default();
+        assert_eq!(json["action"], "unlock");
     }
 
     #[test]

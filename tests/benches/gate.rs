@@ -232,6 +232,7 @@ async fn run(backend: Backend, a: &Args) -> Option<(f64, Duration, Duration)> {
         // Every maintainer taps from 127.0.0.1: the bench measures the gate, not the limits.
         rate_limits: tapgate_server::limits::RateLimits::off(),
         trusted_proxies: Vec::new(),
+        notify: Default::default(),
     };
     let rp = RelyingParty::new(&config.origin, AttestationTrust::none()).unwrap();
     let state = AppState::new(store.clone(), Arc::new(SystemClock), config, rp);

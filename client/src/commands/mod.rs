@@ -7,11 +7,13 @@ pub mod dist_tag;
 pub mod key;
 pub mod keyring;
 pub mod login;
+pub mod notify;
 pub mod owner;
 pub mod pending;
 pub mod publish;
 pub mod reject;
 pub mod release;
+pub mod unlock;
 pub mod verify;
 pub mod whoami;
 
@@ -40,6 +42,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Deprecate { spec, message } => release::deprecate(g, &spec, &message).await,
         Command::Undeprecate { spec } => release::deprecate(g, &spec, "").await,
         Command::Unpublish { spec, all } => release::unpublish(g, &spec, all).await,
+        Command::Unlock { package } => unlock::run(g, &package).await,
+        Command::Notify(cmd) => notify::run(g, cmd).await,
+        Command::Webhook(cmd) => notify::webhook(g, cmd).await,
     }
 }
 

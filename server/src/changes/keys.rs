@@ -11,6 +11,7 @@ use crate::gate::{self, Evidence, GateError, PolicyInForce, Request, Role};
 use crate::policy::Policy;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::effects::Effects;
 use crate::store::gate::{CommitError, Guard};
 use crate::store::keys::{Enrollment, NewSecurityKey, SecurityKey};
 use crate::store::users::User;
@@ -57,6 +58,19 @@ fn account_policy() -> PolicyInForce {
 
 fn intent(actor: &User, change: Change) -> GateIntent {
     GateIntent { subject: actor.name.clone(), requested_by: actor.name.clone(), change }
+}
+
+/// The notice of a key change, to the account's own address.
+async fn key_effects(
+    state: &AppState,
+    intent: &GateIntent,
+    evidence: &Evidence,
+    actor: &User,
+) -> Result<Effects, GateError> {
+    let authorized = crate::changes::authorized(state, evidence).await?;
+    let client = crate::client_info::ClientInfo::unknown();
+    let notice = crate::notify::events::change_notice(state, intent, &authorized, &client, Some(&actor.id));
+    Ok(Effects { notice: Some(notice) })
 }
 
 /// How a key enrollment arrives.
@@ -114,6 +128,8 @@ pub async fn add_key(
     let intent = intent(actor, change);
     let policy = account_policy();
     let otp = if payload.is_some() { None } else { otp };
+    // Account changes count against no package.
+    let unknown = crate::client_info::ClientInfo::unknown();
     let request = Request {
         actor,
         intent: &intent,
@@ -124,6 +140,7 @@ pub async fn add_key(
         origin: None,
         tarball: None,
         facts: Default::default(),
+        client: &unknown,
     };
     let evidence = gate::admit(state, &request).await?;
     let Evidence::Tap { payload: Some(payload), .. } = &evidence else {
@@ -135,7 +152,15 @@ pub async fn add_key(
     if key.credential_id != credential_id || key.attestation_sha256 != attestation_sha256 {
         return Err(GateError::InvalidTicket("this ticket approves a different key".into()));
     }
-    let guard = Guard { actor: &actor.id, package: None, tap: evidence.tap(), deploy_key: None, now };
+    let effects = key_effects(state, &intent, &evidence, actor).await?;
+    let guard = Guard {
+        actor: &actor.id,
+        package: None,
+        tap: evidence.tap(),
+        deploy_key: None,
+        now,
+        effects: Some(&effects),
+    };
     let stored = state
         .store
         .add_key(&key.as_new(&actor.id), Enrollment::Tap(guard), now)
@@ -162,6 +187,7 @@ pub async fn remove_key(
     };
     let intent = intent(actor, change);
     let policy = account_policy();
+    let unknown = crate::client_info::ClientInfo::unknown();
     let request = Request {
         actor,
         intent: &intent,
@@ -172,10 +198,18 @@ pub async fn remove_key(
         origin: None,
         tarball: None,
         facts: Default::default(),
+        client: &unknown,
     };
     let evidence = gate::admit(state, &request).await?;
-    let guard =
-        Guard { actor: &actor.id, package: None, tap: evidence.tap(), deploy_key: None, now: state.now() };
+    let effects = key_effects(state, &intent, &evidence, actor).await?;
+    let guard = Guard {
+        actor: &actor.id,
+        package: None,
+        tap: evidence.tap(),
+        deploy_key: None,
+        now: state.now(),
+        effects: Some(&effects),
+    };
     match state.store.delete_key(&actor.id, key_id, &guard).await {
         Ok(Some(())) => {
             tracing::info!(key_id = %key_id, user = %actor.name, "security key removed with a tap");

@@ -7,12 +7,18 @@ pub mod ci;
 pub mod keys;
 pub mod package;
 pub mod publish;
+pub mod unlock;
+pub mod webhooks;
 
 use tapgate_shared::gate_intent::{Change, GateIntent};
 
+use crate::client_info::ClientInfo;
 use crate::gate::roles::{Asking, role_for};
 use crate::gate::{self, Evidence, Facts, GateError, PolicyInForce, Request, Role};
+use crate::lockout::{self, FailureKind};
+use crate::notify::events::{Authorized, change_notice};
 use crate::state::AppState;
+use crate::store::effects::Effects;
 use crate::store::gate::Guard;
 use crate::store::users::User;
 
@@ -28,6 +34,8 @@ pub struct Actor {
     /// maintainer who created it, and may only publish that credential's package with a deploy
     /// key that credential obtained.
     pub ci_credential: Option<String>,
+    /// Where the request came from (for alerts and the audit log).
+    pub client: ClientInfo,
 }
 
 impl Actor {
@@ -57,11 +65,19 @@ pub struct Admitted {
     pub role: Role,
     pub evidence: Evidence,
     pub intent: GateIntent,
+    /// The notice its commit enqueues.
+    pub effects: Effects,
 }
 
 impl Admitted {
     pub fn guard<'a>(&'a self, actor: &'a Actor, now: i64) -> Guard<'a> {
-        gate::guard(&actor.user, &self.evidence, Some((&self.package, &self.policy, self.role)), now)
+        let mut guard =
+            gate::guard(&actor.user, &self.evidence, Some((&self.package, &self.policy, self.role)), now);
+        if let Some(package) = guard.package.as_mut() {
+            package.unlocking = matches!(self.intent.change, Change::Unlock { .. });
+        }
+        guard.effects = Some(&self.effects);
+        guard
     }
 }
 
@@ -117,7 +133,10 @@ pub async fn admit_asked(
             return Err(ci_only("send one as npm's --otp"));
         }
     }
-    let role = role_for(state, &actor.user, actor.admin, package, &policy, asking).await?;
+    let role = role_of(state, actor, package, &policy, asking).await?;
+    if !matches!(change, Change::Unlock { .. }) {
+        lockout::ensure_unlocked(state, package).await?;
+    }
     let intent = GateIntent { subject: package.to_string(), requested_by: actor.user.name.clone(), change };
     let request = Request {
         actor: &actor.user,
@@ -129,6 +148,7 @@ pub async fn admit_asked(
         origin: Some(&actor.origin),
         tarball,
         facts,
+        client: &actor.client,
     };
     let evidence = gate::admit(state, &request).await?;
     if let Some(mine) = &actor.ci_credential
@@ -136,7 +156,54 @@ pub async fn admit_asked(
     {
         return Err(ci_only("this deploy key was obtained by another CI credential"));
     }
-    Ok(Admitted { package: package.to_string(), policy, role, evidence, intent })
+    let notice = change_notice(state, &intent, &authorized(state, &evidence).await?, &actor.client, None);
+    let effects = Effects { notice: Some(notice) };
+    Ok(Admitted { package: package.to_string(), policy, role, evidence, intent, effects })
+}
+
+/// How `evidence` authorized a change, for its notice.
+pub async fn authorized(state: &AppState, evidence: &Evidence) -> Result<Authorized, GateError> {
+    match evidence {
+        Evidence::PolicyAllowsToken => Ok(Authorized { kind: "token", approval_id: None, keys: Vec::new() }),
+        Evidence::DeployKey { .. } => {
+            Ok(Authorized { kind: "deploy-key", approval_id: None, keys: Vec::new() })
+        }
+        Evidence::Tap { approval_id, .. } => {
+            let mut keys = Vec::new();
+            for signature in state.store.approval_signatures(approval_id).await? {
+                let user = state.store.user_by_id(&signature.user_id).await?;
+                keys.push((user.map(|u| u.name).unwrap_or(signature.user_id), signature.key_id));
+            }
+            Ok(Authorized { kind: "tap", approval_id: Some(approval_id.clone()), keys })
+        }
+    }
+}
+
+/// The role `actor` asks in; a refused non-maintainer's write on an existing package counts as
+/// a failed attempt on it.
+pub async fn role_of(
+    state: &AppState,
+    actor: &Actor,
+    package: &str,
+    policy: &PolicyInForce,
+    asking: Asking,
+) -> Result<Role, GateError> {
+    let refused = match role_for(state, &actor.user, actor.admin, package, policy, asking).await {
+        Err(GateError::Forbidden(why)) if policy.exists => why,
+        other => return other,
+    };
+    let detail =
+        format!("{} tried to change {package} ({asking:?}) and was refused: {refused}", actor.user.name);
+    lockout::record_failure(
+        state,
+        package,
+        Some(&actor.user.id),
+        FailureKind::NotMaintainer,
+        &detail,
+        &actor.client,
+    )
+    .await?;
+    Err(GateError::Forbidden(refused))
 }
 
 /// Logs an accepted change once, with how it was authorized.

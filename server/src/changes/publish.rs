@@ -48,8 +48,8 @@ pub async fn check_new_version(state: &AppState, package: &str, version: &str) -
 /// upload is read.
 pub async fn may_write(state: &AppState, actor: &Actor, package: &str) -> Result<(), GateError> {
     let policy = crate::gate::policy_in_force(state, package).await?;
-    crate::gate::roles::role_for(state, &actor.user, actor.admin, package, &policy, Asking::Publish).await?;
-    Ok(())
+    super::role_of(state, actor, package, &policy, Asking::Publish).await?;
+    crate::lockout::ensure_unlocked(state, package).await
 }
 
 /// The lifecycle scripts npm runs when a package is installed (or, for `prepare`, installed

@@ -2,6 +2,7 @@
 //! directly on the same database, also while `serve` runs.
 
 pub mod names;
+mod outbox;
 mod serve;
 pub mod signing_key;
 mod token;
@@ -56,6 +57,10 @@ pub async fn run(cli: Cli) -> Result<(), Fatal> {
         Some(Command::Package(cmd)) => {
             let (_, store) = open(&cli.global).await?;
             names::run_package(cmd, &store).await
+        }
+        Some(Command::Outbox(cmd)) => {
+            let (_, store) = open(&cli.global).await?;
+            outbox::run(cmd, &store).await
         }
     }
 }

@@ -37,6 +37,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
         connections: settings.connections.clone(),
         rate_limits: settings.rate_limits.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
+        notify: settings.notify.clone(),
     };
     let rp = RelyingParty::new(&origin, trust)?;
     tracing::info!(
@@ -54,10 +55,13 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
         "tapgate-server listening on http://{bound} (origin {shown_origin})"
     );
     let purger = tokio::spawn(purge_periodically(store.clone()));
+    let senders = crate::notify::worker::Senders::new(&settings.notify)?;
+    let deliverer = tokio::spawn(crate::notify::worker::run(state.clone(), senders));
     crate::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| Fatal(format!("server error: {e}")))?;
     purger.abort();
+    deliverer.abort();
     store.close().await;
     tracing::info!("tapgate-server stopped");
     Ok(())

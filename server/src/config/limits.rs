@@ -54,6 +54,18 @@ pub struct LimitArgs {
     /// Invites presented per client address [default: 20/600]
     #[arg(long, env = "TAPGATE_LIMIT_INVITES")]
     pub limit_invites: Option<Setting>,
+    /// Failed second-factor attempts on a package (bad taps, refused tickets, counter
+    /// regressions, non-maintainers' writes…) that lock it until its maintainers unlock it with a
+    /// tap: COUNT/SECONDS or off [default: 5/3600]
+    #[arg(long, env = "TAPGATE_LOCK_AFTER")]
+    pub lock_after: Option<Setting>,
+    /// Failures by anonymous clients and non-maintainers that count towards a lock, per client
+    /// address [default: 2/3600]
+    #[arg(long, env = "TAPGATE_LIMIT_LOCK_FAILURES")]
+    pub limit_lock_failures: Option<Setting>,
+    /// The same, per account [default: 2/3600]
+    #[arg(long, env = "TAPGATE_LIMIT_LOCK_FAILURES_ACCOUNT")]
+    pub limit_lock_failures_account: Option<Setting>,
 }
 
 /// The config file's `[limits]` table; keys as the flags, without `limit_` for rate limits.
@@ -72,6 +84,9 @@ pub struct LimitsFile {
     pub otp_failures: Option<Setting>,
     pub otp_failures_account: Option<Setting>,
     pub invites: Option<Setting>,
+    pub lock_after: Option<Setting>,
+    pub lock_failures: Option<Setting>,
+    pub lock_failures_account: Option<Setting>,
 }
 
 /// Merges flags over the file over the defaults.
@@ -119,6 +134,13 @@ pub fn resolve(args: &LimitArgs, file: LimitsFile) -> Result<(ConnectionLimits, 
             defaults.otp_failures_account,
         ),
         invites: pick(args.limit_invites, file.invites, defaults.invites),
+        lock_after: pick(args.lock_after, file.lock_after, defaults.lock_after),
+        lock_failures: pick(args.limit_lock_failures, file.lock_failures, defaults.lock_failures),
+        lock_failures_account: pick(
+            args.limit_lock_failures_account,
+            file.lock_failures_account,
+            defaults.lock_failures_account,
+        ),
     };
     Ok((connections, rate_limits))
 }

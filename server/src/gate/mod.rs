@@ -159,6 +159,9 @@ pub enum GateError {
     /// verification, a maintainer without a compliant key…); the sentence says what to do.
     #[error("{0}")]
     PolicyViolation(String),
+    /// The package is locked after repeated failed attempts; the sentence says how to unlock it.
+    #[error("{0}")]
+    Locked(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -223,6 +226,8 @@ pub fn requirement(policy: &Policy, change: &Change, role: Role, facts: Facts) -
             | Change::KeyRemove { .. }
             | Change::PolicySet { .. }
             | Change::CiCredentialCreate { .. }
+            | Change::Unlock { .. }
+            | Change::WebhookSet { .. }
     );
     if !(always || role == Role::Admin || policy.requires_key()) {
         return Requirement::none();
@@ -302,6 +307,8 @@ pub struct Request<'a> {
     /// A publish's uploaded tarball: a new approval describes what it holds and changes.
     pub tarball: Option<&'a [u8]>,
     pub facts: Facts,
+    /// Where the request came from, for alerts on refused tickets.
+    pub client: &'a crate::client_info::ClientInfo,
 }
 
 impl GateError {
@@ -325,6 +332,7 @@ impl GateError {
             GateError::NotAllowed(_) => "not_allowed",
             GateError::Unauthenticated(_) => "unauthenticated",
             GateError::PolicyViolation(_) => "policy_violation",
+            GateError::Locked(_) => "locked",
             GateError::Key(_) => "key_refused",
             GateError::Store(_) => "store",
             GateError::Corrupt(_) => "corrupt",
@@ -369,10 +377,12 @@ pub fn guard<'a>(
             package: name,
             policy: &policy.text,
             must_maintain: role == Role::Maintainer,
+            unlocking: false,
         }),
         tap: evidence.tap(),
         deploy_key: evidence.deploy_key(),
         now,
+        effects: None,
     }
 }
 
@@ -395,6 +405,7 @@ pub fn commit_error(e: CommitError, subject: &str) -> GateError {
              approve this change again"
                 .into(),
         ),
+        CommitError::Locked => GateError::Locked(crate::lockout::locked_message(subject, None)),
         CommitError::VersionExists => GateError::VersionExists(format!(
             "this version of {subject} was already published (or unpublished: numbers are never reused): bump the version"
         )),

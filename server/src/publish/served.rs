@@ -123,7 +123,7 @@ pub fn etag(
     name: &str,
     versions: &[VersionRow],
     dist_tags: &BTreeMap<String, String>,
-    maintainers: &[String],
+    maintainers: &[(String, Option<String>)],
     modified_at: i64,
     form: Form,
 ) -> String {
@@ -145,7 +145,7 @@ pub fn packument(
     name: &str,
     versions: Vec<VersionRow>,
     dist_tags: &BTreeMap<String, String>,
-    maintainers: &[String],
+    maintainers: &[(String, Option<String>)],
     created_at: i64,
     modified_at: i64,
     form: Form,
@@ -190,7 +190,14 @@ pub fn packument(
     }
     match form {
         Form::Full => {
-            let maintainers: Vec<Value> = maintainers.iter().map(|m| json!({ "name": m })).collect();
+            // Each maintainer's verified alert address, as npm shows it (`npm view`, `npm owner ls`).
+            let maintainers: Vec<Value> = maintainers
+                .iter()
+                .map(|(name, email)| match email {
+                    Some(email) => json!({ "name": name, "email": email }),
+                    None => json!({ "name": name }),
+                })
+                .collect();
             let _ = write!(
                 head,
                 "}},\"time\":{},\"maintainers\":{}}}",
@@ -232,7 +239,7 @@ mod tests {
         ];
         let tags = BTreeMap::from([("latest".to_string(), "1.1.0".to_string())]);
         let text: Vec<u8> =
-            packument("p", versions.to_vec(), &tags, &["alice".into()], 1, 2, Form::Full).concat();
+            packument("p", versions.to_vec(), &tags, &[("alice".into(), None)], 1, 2, Form::Full).concat();
         let doc: Value = serde_json::from_slice(&text).unwrap_or(Value::Null);
         assert_eq!(doc["name"], "p");
         assert_eq!(doc["dist-tags"]["latest"], "1.1.0");
@@ -249,12 +256,16 @@ mod tests {
         assert_eq!(doc["versions"]["1.1.0"], json!({"name": "p", "version": "1.1.0", "bin": {"p": "x"}}));
         assert_eq!(doc["versions"]["1.0.0"]["deprecated"], "use \"2\"");
         assert!(doc.get("time").is_none() && doc.get("maintainers").is_none());
-        let e1 = etag("p", &versions, &tags, &["alice".into()], 2, Form::Full);
-        assert_ne!(e1, etag("p", &versions, &tags, &["alice".into()], 2, Form::Abbreviated));
-        assert_ne!(e1, etag("p", &versions, &tags, &["bob".into()], 2, Form::Full), "maintainers change it");
+        let e1 = etag("p", &versions, &tags, &[("alice".into(), None)], 2, Form::Full);
+        assert_ne!(e1, etag("p", &versions, &tags, &[("alice".into(), None)], 2, Form::Abbreviated));
+        assert_ne!(
+            e1,
+            etag("p", &versions, &tags, &[("bob".into(), None)], 2, Form::Full),
+            "maintainers change it"
+        );
         let mut undeprecated = versions.to_vec();
         undeprecated[0].deprecated = None;
-        assert_ne!(e1, etag("p", &undeprecated, &tags, &["alice".into()], 2, Form::Full));
+        assert_ne!(e1, etag("p", &undeprecated, &tags, &[("alice".into(), None)], 2, Form::Full));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub fn routes(config: &crate::state::AppConfig) -> Router<AppState> {
         .merge(npm::routes(config.max_tarball_bytes))
         .merge(pages::routes())
         .merge(well_known::routes())
+        .merge(api::notifications::link_routes())
 }
 
 /// Unknown routes answer the envelope, not an empty 404.

@@ -73,6 +73,8 @@ pub struct PackageGuard<'a> {
     pub policy: &'a str,
     /// The actor must (still) be a maintainer.
     pub must_maintain: bool,
+    /// The change lifts the package's lock; every other change is refused while it is locked.
+    pub unlocking: bool,
 }
 
 /// Everything a gated write re-checks inside its transaction.
@@ -84,6 +86,8 @@ pub struct Guard<'a> {
     /// The alternative to a tap for a CI publish.
     pub deploy_key: Option<DeployKeySpend<'a>>,
     pub now: UnixSeconds,
+    /// What the commit leaves behind (its notifications), written in its transaction.
+    pub effects: Option<&'a super::effects::Effects>,
 }
 
 /// Why a gated write did not commit.
@@ -97,6 +101,10 @@ pub enum CommitError {
     EvidenceSpent,
     #[error("version exists")]
     VersionExists,
+    /// The package is locked after repeated failed attempts (maybe since the gate admitted the
+    /// change: the lock taken meanwhile wins).
+    #[error("the package is locked")]
+    Locked,
     /// The change no longer applies (e.g. the tag moved, the version is gone); the sentence says
     /// what happened.
     #[error("{0}")]
@@ -125,6 +133,17 @@ macro_rules! enforce_guard {
                 && policy != pkg.policy
             {
                 return Err($crate::store::gate::CommitError::PolicyChanged);
+            }
+            if !pkg.unlocking {
+                let locked: Option<(String,)> = sqlx::query_as(
+                    "SELECT lock_id FROM package_locks WHERE package = $1 AND lock_id IS NOT NULL",
+                )
+                .bind(pkg.package)
+                .fetch_optional(&mut *$tx)
+                .await?;
+                if locked.is_some() {
+                    return Err($crate::store::gate::CommitError::Locked);
+                }
             }
             if pkg.must_maintain {
                 let found: Option<(String,)> = sqlx::query_as(
@@ -199,6 +218,7 @@ macro_rules! enforce_guard {
                 return Err($crate::store::gate::CommitError::EvidenceSpent);
             }
         }
+        $crate::store::effects::write_effects!($tx, guard.effects, guard.now);
     }};
 }
 pub(crate) use enforce_guard;

@@ -172,10 +172,12 @@ impl<'a> TestPublish<'a> {
                 package: self.package,
                 policy: self.policy,
                 must_maintain: self.must_maintain,
+                unlocking: false,
             }),
             tap: self.approval.map(TestApproval::tap),
             deploy_key: None,
             now,
+            effects: None,
         }
     }
 

@@ -84,6 +84,7 @@ impl TestApp {
             move |config| {
                 config.connections = mine.connections.clone();
                 config.rate_limits = mine.rate_limits.clone();
+                config.notify = mine.notify.clone();
             },
         )
         .await
@@ -109,6 +110,7 @@ impl TestApp {
             connections: Default::default(),
             rate_limits: Default::default(),
             trusted_proxies: Vec::new(),
+            notify: Default::default(),
         };
         configure(&mut config);
         let rp = RelyingParty::new(&config.origin, trust).expect("relying party");

@@ -16,7 +16,9 @@ use self::show::{StoredCeremony, decode};
 use super::approvers::{self, tap_refusal};
 use super::{Approvers, Evidence, GateError, PendingApproval, Request, Requirement};
 use crate::ceremonies::{self, AssertionError};
+use crate::client_info::ClientInfo;
 use crate::clock::rfc3339;
+use crate::lockout::{self, Failure, FailureKind};
 use crate::policy::Policy;
 use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
@@ -94,6 +96,10 @@ pub async fn create(
     let approval =
         state.store.approval(&id).await?.ok_or_else(|| GateError::Corrupt("approval vanished".into()))?;
     let info = info(state, &approval).await?;
+    if need.taps > 1 && !intent.change.is_account_change() {
+        let notice = crate::notify::events::approval_pending(state, intent, &info);
+        state.store.enqueue(&notice, now).await?;
+    }
     Ok(PendingApproval { auth_url: info.url.clone(), done_url: done_url(state, &done.plaintext), info })
 }
 
@@ -111,6 +117,7 @@ pub async fn finish(
     state: &AppState,
     id: &str,
     credential: &PublicKeyCredential,
+    client: &ClientInfo,
 ) -> Result<TapOutcome, GateError> {
     let approval = load(state, id).await?;
     let now = state.now();
@@ -186,16 +193,25 @@ pub async fn finish(
                 "failed approval attempt {attempts} for {} of {}: {err}",
                 approval.action, approval.package
             );
-            state
-                .store
-                .record_event(
-                    now,
-                    "approval_failed",
-                    Some(&approval.requested_by),
-                    Some(&approval.package),
-                    &detail,
-                )
-                .await?;
+            let kind = match &err {
+                AssertionError::Failed(CeremonyFailure::CounterRegression) => FailureKind::CounterRegression,
+                _ => FailureKind::AssertionFailed,
+            };
+            let key = state.store.key_by_credential_id(&credential.raw_id).await?.map(|k| k.id);
+            if is_account_change(&approval)? {
+                let by = Some(approval.requested_by.as_str());
+                state.store.record_event(now, kind.as_str(), by, None, &detail).await?;
+            } else {
+                let failure = Failure {
+                    package: &approval.package,
+                    account: Some(&approval.requested_by),
+                    key: key.as_deref(),
+                    kind,
+                    detail: &detail,
+                    client,
+                };
+                lockout::record(state, &failure).await?;
+            }
             tracing::warn!(approval_id = %short(&approval.id), subject = %approval.package, attempts, "approval refused");
             return Err(err.into());
         }
@@ -291,10 +307,20 @@ pub async fn redeem(
         (Some(a), None) => Ok(Evidence::Tap { approval_id: a.id, intent_digest: digest, payload: a.payload }),
         (_, Some(why)) => {
             tracing::warn!(subject = %request.intent.subject, action = request.intent.change.action(), user = %actor.name, reason = %why, "ticket refused");
-            state
-                .store
-                .record_event(now, "ticket_refused", Some(&actor.id), Some(&request.intent.subject), &why)
-                .await?;
+            if request.intent.change.is_account_change() {
+                state.store.record_event(now, "ticket_refused", Some(&actor.id), None, &why).await?;
+            } else {
+                let detail = format!("{} presented a refused ticket or code: {why}", actor.name);
+                let failure = Failure {
+                    package: &request.intent.subject,
+                    account: Some(&actor.id),
+                    key: None,
+                    kind: FailureKind::TicketRefused,
+                    detail: &detail,
+                    client: request.client,
+                };
+                lockout::record(state, &failure).await?;
+            }
             Err(GateError::InvalidTicket(why))
         }
         (None, None) => Err(GateError::InvalidTicket("the ticket is unknown".into())),
@@ -359,4 +385,9 @@ fn refusal(
         )));
     }
     Ok(None)
+}
+
+/// Whether an approval is for a change to an account (its keys) rather than a package.
+fn is_account_change(a: &Approval) -> Result<bool, GateError> {
+    Ok(intent_of(a)?.is_some_and(|i| i.change.is_account_change()))
 }

@@ -27,6 +27,7 @@ use crate::auth::AuthUser;
 use crate::bounds;
 use crate::ceremonies;
 use crate::changes::{self, publish::check_new_version};
+use crate::client_info::ClientInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, Json, RequestOrigin};
 use crate::gate::approvals::{self, MAX_FAILED_ATTEMPTS, TapOutcome};
@@ -108,6 +109,7 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResul
 async fn finish(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    client: ClientInfo,
     Path(id): Path<String>,
     Json(body): Json<FinishApproval>,
 ) -> ApiResult<Response> {
@@ -120,7 +122,7 @@ async fn finish(
     bounds::bytes("clientDataJSON", &response.client_data_json, bounds::MAX_CLIENT_DATA_BYTES)?;
     bounds::bytes("authenticatorData", &response.authenticator_data, bounds::MAX_AUTHENTICATOR_DATA_BYTES)?;
     bounds::bytes("the signature", &response.signature, bounds::MAX_SIGNATURE_BYTES)?;
-    match approvals::finish(&state, &id, &body.credential).await? {
+    match approvals::finish(&state, &id, &body.credential, &client).await? {
         TapOutcome::Approved(ticket) => Ok(Json(ticket).into_response()),
         TapOutcome::Pending { approvals, required } => Ok((
             StatusCode::ACCEPTED,

@@ -43,14 +43,14 @@ pub fn key_info(key: SecurityKey) -> KeyInfo {
     }
 }
 
-async fn list(State(state): State<AppState>, AuthUser(auth): AuthUser) -> ApiResult<Json<KeyList>> {
+async fn list(State(state): State<AppState>, AuthUser(auth, _): AuthUser) -> ApiResult<Json<KeyList>> {
     let keys = state.store.keys_of_user(&auth.user_id).await?;
     Ok(Json(KeyList { keys: keys.into_iter().map(key_info).collect() }))
 }
 
 async fn rename(
     State(state): State<AppState>,
-    AuthUser(auth): AuthUser,
+    AuthUser(auth, _): AuthUser,
     Path(id): Path<String>,
     Json(body): Json<RenameKey>,
 ) -> ApiResult<Json<KeyInfo>> {

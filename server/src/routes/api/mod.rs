@@ -3,6 +3,8 @@
 pub mod approvals;
 pub mod ci;
 pub mod keys;
+pub mod lock;
+pub mod notifications;
 pub mod packages;
 pub mod public_keys;
 pub mod registrations;
@@ -20,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .merge(approvals::routes())
         .merge(ci::routes())
         .merge(keys::routes())
+        .merge(lock::routes())
+        .merge(notifications::routes())
         .merge(packages::routes())
         .merge(public_keys::routes())
         .merge(registrations::routes())

@@ -44,6 +44,7 @@ async fn show(State(state): State<AppState>, Path(name): Path<String>) -> ApiRes
         maintainers: state.store.maintainers(&name).await?.into_iter().map(|(_, n)| n).collect(),
         versions: changes::served_versions(&state, &name).await?.into_iter().map(|v| v.version).collect(),
         dist_tags: state.store.dist_tags(&name).await?,
+        lock: state.store.package_lock(&name).await?.map(|l| super::lock::info(&name, &l)),
         name,
     }))
 }

@@ -33,7 +33,7 @@ pub fn token_info(record: TokenRecord, current_id: &str) -> TokenInfo {
     }
 }
 
-async fn list(State(state): State<AppState>, AuthUser(auth): AuthUser) -> ApiResult<Json<TokenList>> {
+async fn list(State(state): State<AppState>, AuthUser(auth, _): AuthUser) -> ApiResult<Json<TokenList>> {
     let records = state.store.list_tokens(&auth.user_id, state.now()).await?;
     let tokens = records.into_iter().map(|r| token_info(r, &auth.token_id)).collect();
     Ok(Json(TokenList { tokens }))
@@ -67,7 +67,7 @@ pub fn derived_expiry(
 /// a year), and is revoked with it.
 async fn create(
     State(state): State<AppState>,
-    AuthUser(auth): AuthUser,
+    AuthUser(auth, _): AuthUser,
     Json(body): Json<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
     let name = bounds::text("the token name", &body.name, bounds::MAX_TOKEN_NAME_CHARS)?;

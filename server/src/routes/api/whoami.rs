@@ -12,6 +12,6 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/whoami", get(whoami))
 }
 
-async fn whoami(AuthUser(auth): AuthUser) -> Json<Whoami> {
+async fn whoami(AuthUser(auth, _): AuthUser) -> Json<Whoami> {
     Json(Whoami { username: auth.username, admin: auth.admin, scopes: auth.scopes })
 }

@@ -21,7 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/-/npm/v1/security/audits/quick", post(audit))
 }
 
-async fn whoami(AuthUser(auth): AuthUser) -> Json<Value> {
+async fn whoami(AuthUser(auth, _): AuthUser) -> Json<Value> {
     Json(json!({ "username": auth.username }))
 }
 

@@ -26,5 +26,12 @@ pub async fn user_doc(
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| ApiError::not_found(format!("no user named {name:?}")))?;
-    Ok(Json(json!({ "_id": format!("org.couchdb.user:{}", user.name), "name": user.name, "email": "" })))
+    // The verified alert address, so `npm owner ls` shows how to reach each maintainer.
+    let email = state
+        .store
+        .user_email(&user.id)
+        .await?
+        .and_then(|e| e.address.filter(|_| e.verified_at.is_some()))
+        .unwrap_or_default();
+    Ok(Json(json!({ "_id": format!("org.couchdb.user:{}", user.name), "name": user.name, "email": email })))
 }

@@ -91,7 +91,7 @@ pub async fn packument_response(state: &AppState, name: &str, headers: &HeaderMa
         return Err(package_not_found(name));
     }
     let tags = state.store.dist_tags(name).await?;
-    let maintainers: Vec<String> = state.store.maintainers(name).await?.into_iter().map(|(_, n)| n).collect();
+    let maintainers = state.store.maintainer_emails(name).await?;
     let etag = etag(name, &versions, &tags, &maintainers, package.modified_at, form);
     if not_modified(headers, &etag) {
         return Ok(validated(StatusCode::NOT_MODIFIED.into_response(), &etag, true));
