@@ -5,6 +5,7 @@
 //! listener until a shutdown future resolves. Tests use both on port 0 with a fresh database.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod bounds;
 pub mod ceremonies;
@@ -26,6 +27,7 @@ pub mod policy;
 pub mod publish;
 pub mod routes;
 pub mod secrets;
+pub mod signing;
 pub mod state;
 pub mod store;
 pub mod throttle;

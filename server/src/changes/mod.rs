@@ -80,10 +80,13 @@ pub async fn admit_under(
     otp: Option<&str>,
 ) -> Result<Admitted, GateError> {
     let role = role_of(state, actor, package, &policy, asking).await?;
-    if !matches!(change, Change::Unlock { .. }) {
-        lockout::ensure_unlocked(state, package).await?;
-    }
     let intent = GateIntent { subject: package.to_string(), requested_by: actor.user.name.clone(), change };
+    if !matches!(intent.change, Change::Unlock { .. })
+        && let Err(locked) = lockout::ensure_unlocked(state, package).await
+    {
+        crate::audit::record_refusal(state, package, &intent, &locked.to_string()).await?;
+        return Err(locked);
+    }
     let request = Request {
         actor: &actor.user,
         intent: &intent,
@@ -93,9 +96,22 @@ pub async fn admit_under(
         payload: None,
         client: &actor.client,
     };
-    let evidence = gate::admit(state, &request).await?;
-    let notice = change_notice(state, &intent, &authorized(state, &evidence).await?, &actor.client, None);
-    let effects = Effects { notice: Some(notice) };
+    let evidence = match gate::admit(state, &request).await {
+        Ok(evidence) => evidence,
+        // Refused ticket and codes are recorded as failed attempts; a tap demand is no decision.
+        Err(e @ (GateError::TapRequired(_) | GateError::InvalidTicket(_) | GateError::Store(_))) => {
+            return Err(e);
+        }
+        Err(e) => {
+            if policy.exists {
+                crate::audit::record_refusal(state, package, &intent, &e.to_string()).await?;
+            }
+            return Err(e);
+        }
+    };
+    let authorized = authorized(state, &evidence).await?;
+    let notice = change_notice(state, &intent, &authorized, &actor.client, None);
+    let effects = Effects { notice: Some(notice), audit: vec![crate::audit::accepted(&intent, &authorized)] };
     Ok(Admitted { package: package.to_string(), policy, role, evidence, intent, effects })
 }
 

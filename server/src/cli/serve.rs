@@ -50,11 +50,19 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
     let purger = tokio::spawn(purge_periodically(store.clone()));
     let senders = crate::notify::worker::Senders::new(&settings.notify)?;
     let deliverer = tokio::spawn(crate::notify::worker::run(state.clone(), senders));
+    let signer = crate::signing::Ed25519Signer::load(&store).await?;
+    tracing::info!(key_id = %crate::signing::ServerSigner::key_id(&signer), "audit heads are signed with the server's Ed25519 key");
+    let signing = tokio::spawn(crate::audit::run_signer(
+        state.clone(),
+        std::sync::Arc::new(signer),
+        std::time::Duration::from_secs(60),
+    ));
     crate::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| Fatal(format!("server error: {e}")))?;
     purger.abort();
     deliverer.abort();
+    signing.abort();
     store.close().await;
     tracing::info!("tapgate-server stopped");
     Ok(())

@@ -182,7 +182,9 @@ async fn a_lock_taken_while_a_change_waits_wins_inside_the_commit(backend: Backe
         };
         last = Some(
             store
-                .record_failure(&failure, Some(rule), &format!("lck_{i}"), &|_, _| Default::default())
+                .record_failure(&failure, Some(rule), &format!("lck_{i}"), &Default::default(), &|_, _| {
+                    Default::default()
+                })
                 .await
                 .unwrap(),
         );

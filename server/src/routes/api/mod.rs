@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 pub mod approvals;
+pub mod audit;
 pub mod keys;
 pub mod lock;
 pub mod notifications;
@@ -19,6 +20,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(approvals::routes())
+        .merge(audit::routes())
         .merge(keys::routes())
         .merge(lock::routes())
         .merge(notifications::routes())
