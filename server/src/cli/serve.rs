@@ -80,6 +80,12 @@ async fn purge_periodically(store: crate::store::Store) {
             Ok(rows) => tracing::info!(rows, "purged expired ceremonies, approvals and rate-limit counters"),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
         }
+        // Delivered notifications are kept 30 days (for `outbox list --all`).
+        match store.purge_delivered(SystemClock.now() - 30 * 86_400).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "purged delivered notifications"),
+            Err(e) => tracing::warn!(error = %e, "purging delivered notifications failed"),
+        }
     }
 }
 

@@ -96,6 +96,10 @@ async fn the_audit_log_records_every_decision_and_detects_tampering(backend: Bac
     expected.push("change.accepted unlock".into());
     assert_eq!(kinds, expected);
     assert!(page["signed_head"].is_null(), "not signed yet");
+    // Alice's first key came with her invite; the registry chain records later key changes
+    // (none here), and is served for anyone to check.
+    let registry: Value = app.get_json("/api/v1/audit/registry").await;
+    assert_eq!(registry["chain"], "registry");
     let entries = page["entries"].as_array().unwrap().len();
 
     sign(&app).await;

@@ -1,5 +1,6 @@
 //! `GET /api/v1/packages/{name}/audit?after=SEQ&limit=N`: a package's audit log, oldest first,
-//! with the latest head the server signed and its public key. Public: anyone may verify it
+//! with the latest head the server signed and its public key; `GET /api/v1/audit/registry`: the
+//! registry's own chain (accounts' keys). Public: anyone may verify them
 //! (`tapgate audit verify NAME`).
 
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use crate::state::AppState;
 pub const MAX_PAGE: i64 = 1000;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/packages/{name}/audit", get(page))
+    Router::new().route("/packages/{name}/audit", get(page)).route("/audit/registry", get(registry))
 }
 
 fn number(params: &HashMap<String, String>, name: &str, default: i64) -> ApiResult<i64> {
@@ -38,15 +39,24 @@ async fn page(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<AuditPage>> {
-    let params: HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-    let after = number(&params, "after", 0)?;
-    let limit = number(&params, "limit", MAX_PAGE)?.clamp(1, MAX_PAGE);
     let chain = package_chain(&name);
     let (head_seq, _) = state.store.audit_head(&chain).await?;
     if head_seq == 0 && state.store.package(&name).await?.is_none() {
         return Err(package_not_found(&name));
     }
+    serve_chain(&state, chain, query).await
+}
+
+async fn registry(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<AuditPage>> {
+    serve_chain(&state, crate::audit::REGISTRY_CHAIN.to_string(), query).await
+}
+
+async fn serve_chain(state: &AppState, chain: String, query: Option<String>) -> ApiResult<Json<AuditPage>> {
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let after = number(&params, "after", 0)?;
+    let limit = number(&params, "limit", MAX_PAGE)?.clamp(1, MAX_PAGE);
+    let (head_seq, _) = state.store.audit_head(&chain).await?;
     let entries = state
         .store
         .audit_entries(&chain, after, limit)
