@@ -124,6 +124,26 @@ pub enum Command {
     /// tap).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// A package's audit log (`tapgate audit NAME`), or check it (`tapgate audit verify NAME`):
+    /// every entry chained to the one before, the registry's signed head, and the head you saw
+    /// last time.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    /// The package whose log to show.
+    pub package: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the package's audit log; fails on any edited, deleted or reordered entry, or a
+    /// history rewritten since you last verified it.
+    Verify { package: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 //! listener until a shutdown future resolves. Tests use both on port 0 with a fresh database.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod bounds;
 pub mod ceremonies;

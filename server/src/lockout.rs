@@ -20,6 +20,7 @@ use crate::gate::GateError;
 use crate::limits::{self, Attempt, LimitError, Rule, Subject};
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::effects::Effects;
 use crate::store::lockout::{FailureRow, LockRule, NewFailure, PackageLock, Recorded};
 
 /// What failed.
@@ -126,10 +127,27 @@ pub async fn record(state: &AppState, f: &Failure<'_>) -> Result<Recorded, Store
         at: now,
     };
     let lock_id = crate::secrets::public_id("lck_");
-    let alert = |lock: &PackageLock, failures: &[FailureRow]| {
-        crate::notify::events::lock_alert(state, lock, failures)
+    let account = match f.account {
+        Some(id) => state.store.user_by_id(id).await?.map(|u| u.name),
+        None => None,
     };
-    let recorded = state.store.record_failure(&failure, rule, &lock_id, &alert).await?;
+    let noted = Effects {
+        notice: None,
+        audit: vec![crate::audit::failed(
+            f.package,
+            f.kind.as_str(),
+            account.as_deref(),
+            f.key,
+            f.detail,
+            counted,
+        )],
+    };
+    let alert = |lock: &PackageLock, failures: &[FailureRow]| {
+        let mut effects = crate::notify::events::lock_alert(state, lock, failures);
+        effects.audit.push(crate::audit::locked(lock, failures));
+        effects
+    };
+    let recorded = state.store.record_failure(&failure, rule, &lock_id, &noted, &alert).await?;
     match &recorded {
         Recorded::Locked(lock) => tracing::warn!(
             package = %f.package,

@@ -1,5 +1,6 @@
-//! The registry's Ed25519 signing key: it signs deploy keys, and anyone verifies them offline
-//! with the public keys at `GET /.well-known/tapgate-keys` (pinned by the verifier).
+//! The registry's Ed25519 signing key: it signs deploy keys and audit chain heads, and anyone
+//! verifies them offline with the public keys at `GET /.well-known/tapgate-keys` (pinned by the
+//! verifier).
 //!
 //! Keys live in the database, so every instance signs with the same one. The first is made on
 //! first use; `tapgate-server signing-key rotate` makes a new one current and ends the old one's
@@ -77,6 +78,55 @@ pub fn public(key: &SigningKeyRow) -> ServerKey {
 pub async fn published(store: &Store, now: UnixSeconds) -> StoreResult<ServerKeys> {
     current(store, now).await?;
     Ok(ServerKeys { keys: store.signing_keys().await?.iter().map(public).collect() })
+}
+
+/// Signs bytes with one of the registry's keys; the seam the audit head signer uses.
+pub trait ServerSigner: Send + Sync + std::fmt::Debug {
+    /// The key's id, as `GET /.well-known/tapgate-keys` lists it.
+    fn key_id(&self) -> String;
+    /// The 32-byte public key.
+    fn public_key(&self) -> [u8; 32];
+    /// An Ed25519 signature over `message`.
+    fn sign(&self, message: &[u8]) -> [u8; 64];
+}
+
+/// The registry's current key, loaded from the database.
+pub struct Ed25519Signer {
+    kid: String,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl std::fmt::Debug for Ed25519Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ed25519Signer").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl Ed25519Signer {
+    /// The key that signs at `now` (made on first use).
+    pub async fn load(store: &Store, now: UnixSeconds) -> StoreResult<Self> {
+        let row = current(store, now).await?;
+        let seed: [u8; 32] = row
+            .private_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("signing key {} has a malformed seed", row.kid)))?;
+        Ok(Self { kid: row.kid, key: ed25519_dalek::SigningKey::from_bytes(&seed) })
+    }
+}
+
+impl ServerSigner for Ed25519Signer {
+    fn key_id(&self) -> String {
+        self.kid.clone()
+    }
+
+    fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
 }
 
 #[cfg(test)]

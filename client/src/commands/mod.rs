@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod approve;
+pub mod audit;
 pub mod ci;
 pub mod dist_tag;
 pub mod key;
@@ -44,6 +45,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Unpublish { spec, all } => release::unpublish(g, &spec, all).await,
         Command::Unlock { package } => unlock::run(g, &package).await,
         Command::Notify(cmd) => notify::run(g, cmd).await,
+        Command::Audit(args) => match (args.command, args.package) {
+            (Some(crate::cli::AuditCommand::Verify { package }), _) => audit::verify(g, &package).await,
+            (None, Some(package)) => audit::list(g, &package).await,
+            (None, None) => anyhow::bail!("name a package: tapgate audit NAME, or tapgate audit verify NAME"),
+        },
         Command::Webhook(cmd) => notify::webhook(g, cmd).await,
     }
 }

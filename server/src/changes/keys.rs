@@ -70,7 +70,7 @@ async fn key_effects(
     let authorized = crate::changes::authorized(state, evidence).await?;
     let client = crate::client_info::ClientInfo::unknown();
     let notice = crate::notify::events::change_notice(state, intent, &authorized, &client, Some(&actor.id));
-    Ok(Effects { notice: Some(notice) })
+    Ok(Effects { notice: Some(notice), audit: vec![crate::audit::accepted(intent, &authorized)] })
 }
 
 /// How a key enrollment arrives.

@@ -134,10 +134,13 @@ pub async fn admit_asked(
         }
     }
     let role = role_of(state, actor, package, &policy, asking).await?;
-    if !matches!(change, Change::Unlock { .. }) {
-        lockout::ensure_unlocked(state, package).await?;
-    }
     let intent = GateIntent { subject: package.to_string(), requested_by: actor.user.name.clone(), change };
+    if !matches!(intent.change, Change::Unlock { .. })
+        && let Err(locked) = lockout::ensure_unlocked(state, package).await
+    {
+        crate::audit::record_refusal(state, package, &intent, &locked.to_string()).await?;
+        return Err(locked);
+    }
     let request = Request {
         actor: &actor.user,
         intent: &intent,
@@ -150,14 +153,27 @@ pub async fn admit_asked(
         facts,
         client: &actor.client,
     };
-    let evidence = gate::admit(state, &request).await?;
+    let evidence = match gate::admit(state, &request).await {
+        Ok(evidence) => evidence,
+        // Refused ticket and codes are recorded as failed attempts; a tap demand is no decision.
+        Err(e @ (GateError::TapRequired(_) | GateError::InvalidTicket(_) | GateError::Store(_))) => {
+            return Err(e);
+        }
+        Err(e) => {
+            if policy.exists {
+                crate::audit::record_refusal(state, package, &intent, &e.to_string()).await?;
+            }
+            return Err(e);
+        }
+    };
     if let Some(mine) = &actor.ci_credential
         && !matches!(&evidence, Evidence::DeployKey { credential_id, .. } if credential_id == mine)
     {
         return Err(ci_only("this deploy key was obtained by another CI credential"));
     }
-    let notice = change_notice(state, &intent, &authorized(state, &evidence).await?, &actor.client, None);
-    let effects = Effects { notice: Some(notice) };
+    let authorized = authorized(state, &evidence).await?;
+    let notice = change_notice(state, &intent, &authorized, &actor.client, None);
+    let effects = Effects { notice: Some(notice), audit: vec![crate::audit::accepted(&intent, &authorized)] };
     Ok(Admitted { package: package.to_string(), policy, role, evidence, intent, effects })
 }
 

@@ -57,11 +57,13 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
     let purger = tokio::spawn(purge_periodically(store.clone()));
     let senders = crate::notify::worker::Senders::new(&settings.notify)?;
     let deliverer = tokio::spawn(crate::notify::worker::run(state.clone(), senders));
+    let signing = tokio::spawn(crate::audit::run_signer(state.clone(), std::time::Duration::from_secs(60)));
     crate::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| Fatal(format!("server error: {e}")))?;
     purger.abort();
     deliverer.abort();
+    signing.abort();
     store.close().await;
     tracing::info!("tapgate-server stopped");
     Ok(())
@@ -113,6 +115,12 @@ async fn purge_periodically(store: crate::store::Store) {
             Ok(0) => {}
             Ok(rows) => tracing::info!(rows, "purged expired ceremonies, approvals and rate-limit counters"),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+        // Delivered notifications are kept 30 days (for `outbox list --all`).
+        match store.purge_delivered(SystemClock.now() - 30 * 86_400).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "purged delivered notifications"),
+            Err(e) => tracing::warn!(error = %e, "purging delivered notifications failed"),
         }
     }
 }

@@ -98,6 +98,7 @@ pub fn lock_alert(state: &AppState, lock: &PackageLock, failures: &[FailureRow])
             alert: true,
             email: state.config.notify.smtp_url.is_some(),
         }),
+        audit: Vec::new(),
     }
 }
 

@@ -1,5 +1,5 @@
 //! What a committed change leaves behind, written in its own transaction: the events to tell
-//! people about ([`Notice`], the outbox). A change and its notifications commit together or not
+//! people about ([`Notice`], the outbox) and its audit log entries. A change and its notifications commit together or not
 //! at all; the worker (`crate::notify::worker`) delivers them afterwards.
 
 /// An event for the outbox and whom it goes to.
@@ -23,9 +23,11 @@ pub struct Notice {
 }
 
 /// Everything a gated commit writes besides the change itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Effects {
     pub notice: Option<Notice>,
+    /// Audit log entries, appended in order.
+    pub audit: Vec<super::audit::AuditDraft>,
 }
 
 /// Inserts `$notice` (a [`Notice`]) into the outbox inside `$tx`, with one delivery per
@@ -97,12 +99,17 @@ macro_rules! enqueue_notice {
 }
 pub(crate) use enqueue_notice;
 
-/// Writes a commit's [`Effects`] inside `$tx`.
+/// Writes a commit's [`Effects`] inside `$tx` on `$pool`.
 macro_rules! write_effects {
-    ($tx:expr, $effects:expr, $now:expr) => {{
+    ($pool:expr, $tx:expr, $effects:expr, $now:expr) => {{
         let effects: Option<&$crate::store::effects::Effects> = $effects;
-        if let Some(notice) = effects.and_then(|e| e.notice.as_ref()) {
-            let _ = $crate::store::effects::enqueue_notice!($tx, notice, $now);
+        if let Some(effects) = effects {
+            if let Some(notice) = &effects.notice {
+                let _ = $crate::store::effects::enqueue_notice!($tx, notice, $now);
+            }
+            for draft in &effects.audit {
+                $crate::store::audit::append_audit!($pool, $tx, draft, $now);
+            }
         }
     }};
 }

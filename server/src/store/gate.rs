@@ -218,7 +218,7 @@ macro_rules! enforce_guard {
                 return Err($crate::store::gate::CommitError::EvidenceSpent);
             }
         }
-        $crate::store::effects::write_effects!($tx, guard.effects, guard.now);
+        $crate::store::effects::write_effects!($pool, $tx, guard.effects, guard.now);
     }};
 }
 pub(crate) use enforce_guard;

@@ -71,14 +71,16 @@ pub enum Recorded {
 }
 
 impl Store {
-    /// Records a failure against `f.package` and, when it is counted and completes `rule`, locks
-    /// the package in the same transaction (`lock_id` names the new lock). A package that does
-    /// not exist is never locked.
+    /// Records a failure against `f.package` (with `noted`, its audit entry) and, when it is
+    /// counted and completes `rule`, locks the package in the same transaction (`lock_id` names
+    /// the new lock; `alert` builds what the lock leaves behind). A package that does not exist
+    /// is never locked.
     pub async fn record_failure(
         &self,
         f: &NewFailure<'_>,
         rule: Option<LockRule>,
         lock_id: &str,
+        noted: &Effects,
         alert: &Alert<'_>,
     ) -> StoreResult<Recorded> {
         dispatch!(self, pool => {
@@ -101,6 +103,9 @@ impl Store {
             .bind(counted)
             .execute(&mut *tx)
             .await?;
+            if exists.is_some() {
+                write_effects!(pool, tx, Some(noted), f.at);
+            }
             let (Some(rule), true) = (rule, counted) else {
                 tx.commit().await?;
                 return Ok(Recorded::Noted { counted: 0 });
@@ -154,7 +159,7 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
             let effects = alert(&lock, &failures);
-            write_effects!(tx, Some(&effects), f.at);
+            write_effects!(pool, tx, Some(&effects), f.at);
             tx.commit().await?;
             Ok(Recorded::Locked(lock))
         })

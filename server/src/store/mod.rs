@@ -7,6 +7,7 @@
 //! `BLOB`/`BYTEA`.
 
 pub mod approvals;
+pub mod audit;
 pub mod ceremonies;
 pub mod changes;
 pub mod ci;

@@ -119,6 +119,12 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<Claimed>> {
         dispatch!(self, pool => {
+            // A plain read first: most polls find nothing, and need no write transaction (on
+            // SQLite, the database's one writer).
+            let any: Option<(i64,)> = sqlx::query_as(DUE_WHERE).bind(now).bind(1_i64).fetch_optional(pool).await?;
+            if any.is_none() {
+                return Ok(Vec::new());
+            }
             let mut tx = pool.begin_with(begin_write(pool)).await?;
             let ids: Vec<(i64,)> = sqlx::query_as(due(pool)).bind(now).bind(limit).fetch_all(&mut *tx).await?;
             let mut claimed = Vec::with_capacity(ids.len());
@@ -197,6 +203,21 @@ impl Store {
             )
             .bind(now)
             .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Deletes events older than `before` whose deliveries all arrived; answers how many.
+    pub async fn purge_delivered(&self, before: UnixSeconds) -> StoreResult<u64> {
+        let n = dispatch!(self, pool => {
+            sqlx::query(
+                "DELETE FROM outbox_events WHERE created_at < $1 AND NOT EXISTS \
+                 (SELECT 1 FROM outbox_deliveries d WHERE d.event_id = outbox_events.id AND d.delivered_at IS NULL)",
+            )
+            .bind(before)
             .execute(pool)
             .await?
             .rows_affected()

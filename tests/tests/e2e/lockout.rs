@@ -8,7 +8,9 @@ use tapgate_server::store::gate::{CommitError, Guard, PackageGuard};
 use tapgate_server::store::lockout::{LockRule, NewFailure, Recorded};
 use tapgate_shared::intent::sri_sha512;
 
-use crate::gate_support::{send, with_tap};
+use tapgate_tests::process::tapgate_cli;
+
+use crate::gate_support::send;
 use crate::publish_support::{
     Maintainer, approve, create_approval, encode, maintainer, publish_body, publish_with_key, put, tarball,
 };
@@ -110,13 +112,19 @@ async fn bad_attempts_lock_the_package_until_a_tap_unlocks_it(backend: Backend) 
             .all(|f| f.kind == "ticket_refused" && f.counted && f.client_ip.as_deref() == Some("127.0.0.1"))
     );
 
-    // A maintainer's tap unlocks it; publishing works again.
-    let (_, resp) =
-        with_tap(&app, Method::POST, "/api/v1/packages/left-pad/unlock", &alice.token, None, &alice.key)
-            .await;
-    let text = resp.text().await.unwrap();
-    let after: Value = serde_json::from_str(&text).unwrap();
-    assert!(after["lock"].is_null(), "{text}");
+    // A maintainer's tap unlocks it (through the CLI, which shows the lock and checks that the
+    // key approves lifting exactly it); publishing works again.
+    let cfg = tempfile::tempdir().unwrap();
+    let key = format!("soft:{}", alice.key.path.display());
+    let (status, out, err) = tapgate_cli(
+        cfg.path(),
+        &["--server", &app.origin, "--authenticator", &key, "unlock", "left-pad"],
+        &[("TAPGATE_TOKEN", &alice.token)],
+    );
+    assert!(status.success(), "{err}");
+    assert!(err.contains("locked at") && err.contains("after 5 failed"), "{err}");
+    assert!(err.contains("Unlock left-pad"), "the intent is shown before the tap: {err}");
+    assert!(out.contains("left-pad is unlocked"), "{out}");
     assert!(lock_of(&app, "left-pad").await.is_null());
     let resp = publish_with_key(&app, &alice, "left-pad", "1.0.1", &next).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
@@ -148,6 +156,20 @@ async fn floods_and_non_maintainers_do_not_lock_a_package(backend: Backend) {
         }
     }
     assert!(lock_of(&app, "left-pad").await.is_null(), "16 attempts from one address by non-maintainers");
+    // Anyone holding an approval's URL may answer it, but only the requester's keys count.
+    let pending = create_approval(&app, &alice, "left-pad", "1.0.9", &sri_sha512(b"x")).await;
+    for _ in 0..10 {
+        let resp = app
+            .http
+            .post(app.url(&format!("/api/v1/approvals/{}", pending.id)))
+            .json(&serde_json::json!({ "credential": { "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+                "response": { "clientDataJSON": "e30", "authenticatorData": "AAAA", "signature": "AAAA" } } }))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error(), "{}", resp.status());
+    }
+    assert!(lock_of(&app, "left-pad").await.is_null(), "made-up taps by anonymous clients");
     let failures = app.store().failures_since("left-pad", 0, 100).await.unwrap();
     assert_eq!(failures.len(), 16, "every attempt is on record");
     assert!(failures.iter().all(|f| f.kind == "not_maintainer"));
@@ -182,7 +204,9 @@ async fn a_lock_taken_while_a_change_waits_wins_inside_the_commit(backend: Backe
         };
         last = Some(
             store
-                .record_failure(&failure, Some(rule), &format!("lck_{i}"), &|_, _| Default::default())
+                .record_failure(&failure, Some(rule), &format!("lck_{i}"), &Default::default(), &|_, _| {
+                    Default::default()
+                })
                 .await
                 .unwrap(),
         );

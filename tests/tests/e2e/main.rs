@@ -9,6 +9,7 @@
 mod support;
 
 mod api;
+mod audit;
 mod browser;
 mod cli_client;
 mod cli_keys;

@@ -152,6 +152,11 @@ impl TestApp {
         &self.state.store
     }
 
+    /// The test's database (to tamper with it, as an attacker holding it would).
+    pub fn database(&self) -> &TestDb {
+        &self._db
+    }
+
     pub async fn user(&self, name: &str, admin: bool) -> User {
         self.store().create_user(name, admin, self.clock_now()).await.expect("create user")
     }

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 pub mod approvals;
+pub mod audit;
 pub mod ci;
 pub mod keys;
 pub mod lock;
@@ -20,6 +21,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(approvals::routes())
+        .merge(audit::routes())
         .merge(ci::routes())
         .merge(keys::routes())
         .merge(lock::routes())
