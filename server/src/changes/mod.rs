@@ -156,7 +156,12 @@ pub async fn admit_asked(
     let evidence = match gate::admit(state, &request).await {
         Ok(evidence) => evidence,
         // Refused ticket and codes are recorded as failed attempts; a tap demand is no decision.
-        Err(e @ (GateError::TapRequired(_) | GateError::InvalidTicket(_) | GateError::Store(_))) => {
+        Err(
+            e @ (GateError::TapRequired(_)
+            | GateError::InvalidTicket(_)
+            | GateError::InvalidDeployKey(_)
+            | GateError::Store(_)),
+        ) => {
             return Err(e);
         }
         Err(e) => {

@@ -153,9 +153,16 @@ pub async fn redeem(state: &AppState, request: &Request<'_>, otp: &str) -> Resul
 async fn refuse(state: &AppState, request: &Request<'_>, why: String) -> Result<Evidence, GateError> {
     let subject = &request.intent.subject;
     tracing::warn!(subject = %subject, user = %request.actor.name, reason = %why, "deploy key refused");
-    state
-        .store
-        .record_event(state.now(), "deploy_key_refused", Some(&request.actor.id), Some(subject), &why)
-        .await?;
+    // A failed attempt on the package: counted towards its lock like a refused ticket.
+    let detail = format!("{} presented a refused deploy key: {why}", request.actor.name);
+    let failure = crate::lockout::Failure {
+        package: subject,
+        account: Some(&request.actor.id),
+        key: None,
+        kind: crate::lockout::FailureKind::DeployKey,
+        detail: &detail,
+        client: request.client,
+    };
+    crate::lockout::record(state, &failure).await?;
     Err(GateError::InvalidDeployKey(why))
 }

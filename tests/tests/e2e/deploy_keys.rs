@@ -25,6 +25,7 @@ backend_tests!(
     ci_paths_the_policy_does_not_allow_are_refused,
     rotated_signing_keys_keep_old_deploy_keys_verifiable,
     racing_publishes_spend_a_deploy_key_once,
+    refused_deploy_keys_count_towards_the_lock,
 );
 
 async fn world(backend: Backend, ci: &[&str]) -> Option<World> {
@@ -282,7 +283,10 @@ fn signed(payload: &DeployKeyPayload, key: &ed25519_dalek::SigningKey) -> String
 }
 
 async fn forged_and_resigned_deploy_keys_are_refused(backend: Backend) {
-    let Some(w) = world(backend, &["deploy-key"]).await else { return };
+    // Presents many forged keys on purpose: without the lockout, which would stop the package
+    // after five (see `refused_deploy_keys_count_towards_the_lock`).
+    let Some(app) = TestApp::with_config(backend, |c| c.rate_limits.lock_after = None).await else { return };
+    let w = World::new(app, &["deploy-key"]).await;
     let ci = w.any_credential("ci_00000000000000000008").await;
     let tgz = tarball(PKG, "1.7.0", "ci");
     let dk = w.deploy_key(&ci, "1.7.0", &tgz).await;
@@ -406,4 +410,23 @@ async fn racing_publishes_spend_a_deploy_key_once(backend: Backend) {
     }
     assert_eq!((won, lost), (1, 1));
     assert_eq!(w.versions().await, ["1.0.0", "1.10.0"]);
+}
+
+async fn refused_deploy_keys_count_towards_the_lock(backend: Backend) {
+    let Some(w) = world(backend, &["deploy-key"]).await else { return };
+    let ci = w.any_credential("ci_00000000000000000010").await;
+    let tgz = tarball(PKG, "1.9.0", "ci");
+    let dk = w.deploy_key(&ci, "1.9.0", &tgz).await;
+    for _ in 0..5 {
+        let resp = w.publish(&ci, "1.9.0", &tgz, "tg_dk_garbage").await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    }
+    // The maintainer's CI credential presented five bad deploy keys: the package is locked, and
+    // even the genuine deploy key waits for the maintainers' unlock.
+    let resp = w.publish(&ci, "1.9.0", &tgz, &dk).await;
+    expect_error(resp, StatusCode::LOCKED, "package_locked").await;
+    assert_eq!(w.versions().await, ["1.0.0"]);
+    let failures = w.app.store().failures_since(PKG, 0, 10).await.unwrap();
+    assert_eq!(failures.len(), 5);
+    assert!(failures.iter().all(|f| f.kind == "deploy_key" && f.counted));
 }
