@@ -20,8 +20,10 @@ use crate::output::emit;
 /// What this client remembers of a registry's audit log.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Seen {
-    /// The registry's signing key, pinned the first time.
-    public_key: Option<String>,
+    /// The registry's signing keys by key id, each pinned the first time it signed a head seen
+    /// here: keys rotate (`tapgate-server signing-key rotate`), but a key id never changes key.
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
     /// The last signed head seen per chain.
     heads: BTreeMap<String, SignedHead>,
 }
@@ -175,11 +177,11 @@ pub async fn verify(g: &Global, package: &str) -> Result<()> {
         if head.chain != chain {
             return Err(fail(format!("the signed head is for {}", head.chain)));
         }
-        match &seen.public_key {
+        match seen.keys.get(&head.key_id) {
             Some(pinned) if *pinned != head.public_key => {
                 return Err(fail(format!(
-                    "the registry's signing key changed (it was {pinned}, now {}): if its operator did not announce a new key, its history may have been rewritten",
-                    head.public_key
+                    "the registry's signing key {} changed (it was {pinned}, now {}): its history may have been rewritten",
+                    head.key_id, head.public_key
                 )));
             }
             _ => {}
@@ -207,7 +209,7 @@ pub async fn verify(g: &Global, package: &str) -> Result<()> {
         );
     }
     if let Some(head) = &signed {
-        seen.public_key.get_or_insert_with(|| head.public_key.clone());
+        seen.keys.entry(head.key_id.clone()).or_insert_with(|| head.public_key.clone());
         if seen.heads.get(&chain).is_none_or(|b| b.seq <= head.seq) {
             seen.heads.insert(chain.clone(), head.clone());
         }

@@ -112,6 +112,15 @@ async fn the_audit_log_records_every_decision_and_detects_tampering(backend: Bac
     assert!(ok, "{err}");
     assert!(out.contains("Publish left-pad@1.0.0") && out.contains("LOCKED after 5"), "{out}");
 
+    // The registry rotates its signing key: heads signed with the new one verify too, and the
+    // old key stays pinned under its id.
+    tapgate_server::signing::rotate(app.store(), app.clock_now()).await.unwrap();
+    wrong_code(&app, &alice.token, "left-pad", "9.9.9").await;
+    sign(&app).await;
+    let (ok, out, err) = cli(&app, cfg.path(), &["audit", "verify", "left-pad"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("the registry signed entry {}", entries + 1)), "{out}");
+
     let chain = "chain = 'package:left-pad'";
     let first = app.store().audit_entries("package:left-pad", 0, 100).await.unwrap();
     let original = first[0].entry.clone();
