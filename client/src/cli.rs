@@ -224,7 +224,8 @@ pub enum KeyringCommand {
     Add {
         /// The registry user the key approves as.
         user: String,
-        /// The key's credential id (base64url).
+        /// The key's credential id (base64url; it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         credential_id: String,
         /// spki:<DER SubjectPublicKeyInfo, base64> or cose:<COSE_Key, base64url>
         key: String,
@@ -233,7 +234,8 @@ pub enum KeyringCommand {
     List,
     /// Stop trusting a key.
     Remove {
-        /// The key's credential id (base64url).
+        /// The key's credential id (base64url; it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         credential_id: String,
     },
     /// Print keyring lines for a user's keys, or for every maintainer of a package, as this
@@ -372,4 +374,27 @@ pub struct PolicySetArgs {
     /// The ways CI may publish: deploy-key, stage, oidc (comma-separated); none when absent.
     #[arg(long, value_delimiter = ',')]
     pub ci: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, KeyringCommand};
+
+    #[test]
+    fn credential_ids_starting_with_a_hyphen_are_values_not_flags() {
+        let cli = Cli::try_parse_from(["tapgate", "keyring", "add", "alice", "-Lq3w", "spki:MFkw"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            cli.command,
+            Command::Keyring(KeyringCommand::Add { ref credential_id, .. }) if credential_id == "-Lq3w"
+        ));
+        let cli =
+            Cli::try_parse_from(["tapgate", "keyring", "remove", "-Lq3w"]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            cli.command,
+            Command::Keyring(KeyringCommand::Remove { ref credential_id }) if credential_id == "-Lq3w"
+        ));
+    }
 }
