@@ -3,7 +3,7 @@
 //! applies to what is stored (the tag still points where the intent said, the version is still
 //! served…), so an approval of one state of the package is never applied to another.
 
-use super::gate::{CommitError, Guard, begin_write, enforce_guard};
+use super::gate::{CommitError, Guard, begin_write, enforce_guard, touch_package};
 use super::{Store, dispatch};
 
 /// What unpublishing one version did to the dist-tags.
@@ -59,7 +59,7 @@ impl Store {
             .bind(version)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE packages SET modified_at = $1 WHERE name = $2").bind(guard.now).bind(package).execute(&mut *tx).await?;
+            touch_package!(tx, package, guard.now);
             tx.commit().await?;
             Ok(())
         })
@@ -86,7 +86,7 @@ impl Store {
             if n != 1 {
                 return Err(stale(format!("the tag {tag} of {package} moved while the change waited: run it again")));
             }
-            sqlx::query("UPDATE packages SET modified_at = $1 WHERE name = $2").bind(guard.now).bind(package).execute(&mut *tx).await?;
+            touch_package!(tx, package, guard.now);
             tx.commit().await?;
             Ok(())
         })
@@ -117,7 +117,7 @@ impl Store {
                     return Err(stale(format!("{package}@{version} is no longer published")));
                 }
             }
-            sqlx::query("UPDATE packages SET modified_at = $1 WHERE name = $2").bind(guard.now).bind(package).execute(&mut *tx).await?;
+            touch_package!(tx, package, guard.now);
             tx.commit().await?;
             Ok(())
         })
@@ -187,7 +187,7 @@ impl Store {
                     latest = Some(v);
                 }
             }
-            sqlx::query("UPDATE packages SET modified_at = $1 WHERE name = $2").bind(guard.now).bind(package).execute(&mut *tx).await?;
+            touch_package!(tx, package, guard.now);
             tx.commit().await?;
             Ok(Unpublished { removed_tags, latest })
         })
@@ -230,7 +230,7 @@ impl Store {
             .await?;
             sqlx::query("DELETE FROM tarballs WHERE package = $1").bind(package).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM dist_tags WHERE package = $1").bind(package).execute(&mut *tx).await?;
-            sqlx::query("UPDATE packages SET modified_at = $1 WHERE name = $2").bind(guard.now).bind(package).execute(&mut *tx).await?;
+            touch_package!(tx, package, guard.now);
             tx.commit().await?;
             Ok(())
         })

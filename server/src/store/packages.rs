@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::gate::{CommitError, Guard, begin_write, enforce_guard, lock_package};
+use super::gate::{CommitError, Guard, begin_write, enforce_guard, lock_package, touch_package};
 use super::{Store, StoreError, StoreResult, dispatch};
 use crate::clock::UnixSeconds;
 
@@ -205,7 +205,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query("UPDATE packages SET modified_at = $1 WHERE name = $2").bind(g.now).bind(p.package).execute(&mut *tx).await?;
+            touch_package!(tx, p.package, g.now);
             tx.commit().await?;
             Ok(())
         })
