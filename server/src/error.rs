@@ -192,6 +192,11 @@ impl From<GateError> for ApiError {
             GateError::OutsideScope(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::OutsideCiScope, m),
             GateError::NotAllowed(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::PolicyViolation, m),
             GateError::Unauthenticated(m) => Self::unauthorized(m),
+            GateError::StageNotFound(m) => Self::new(StatusCode::NOT_FOUND, ErrorCode::StageNotFound, m),
+            GateError::StageClosed(m) => Self::new(StatusCode::GONE, ErrorCode::StageClosed, m),
+            GateError::TooManyStages(m) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStages, m)
+            }
             GateError::Key(k) => k.into(),
             GateError::Store(s) => s.into(),
             GateError::Corrupt(detail) => Self::internal(detail),

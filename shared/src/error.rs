@@ -64,6 +64,12 @@ pub enum ErrorCode {
     InvalidDeployKey,
     /// A CI credential asked for something outside its scope (package, versions, tags, address).
     OutsideCiScope,
+    /// No staged release with this id, or not one of your packages'.
+    StageNotFound,
+    /// The staged release was already published, rejected, superseded, or it expired.
+    StageClosed,
+    /// The package has as many staged releases waiting as it may.
+    TooManyStages,
     /// A dependency of the server (the database) is unavailable.
     Unavailable,
     /// Too many requests.
@@ -105,6 +111,9 @@ impl ErrorCode {
             Self::PolicyViolation => "policy_violation",
             Self::InvalidDeployKey => "invalid_deploy_key",
             Self::OutsideCiScope => "outside_ci_scope",
+            Self::StageNotFound => "stage_not_found",
+            Self::StageClosed => "stage_closed",
+            Self::TooManyStages => "too_many_stages",
             Self::Unavailable => "unavailable",
             Self::RateLimited => "rate_limited",
             Self::RequestTimeout => "request_timeout",

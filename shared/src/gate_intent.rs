@@ -80,6 +80,9 @@ pub enum Change {
     Unlock { lock_id: String, locked_at: String },
     /// Replace the package's webhook URLs `old` with `new` (both sorted): where its alerts go.
     WebhookSet { old: Vec<String>, new: Vec<String> },
+    /// Reject the staged release `stage_id` (`version`, tarball `integrity`): it is never
+    /// published, and its tarball is deleted.
+    StageReject { stage_id: String, version: String, integrity: String },
 }
 
 impl Change {
@@ -100,6 +103,7 @@ impl Change {
             Self::CiCredentialCreate { .. } => "ci-credential-create",
             Self::Unlock { .. } => "unlock",
             Self::WebhookSet { .. } => "webhook-set",
+            Self::StageReject { .. } => "stage-reject",
         }
     }
 
@@ -216,6 +220,11 @@ impl GateIntent {
                 c.count(new.len());
                 new.iter().for_each(|u| c.str(u));
             }
+            Change::StageReject { stage_id, version, integrity } => {
+                c.str(stage_id);
+                c.str(version);
+                c.str(integrity);
+            }
         }
         c.0
     }
@@ -318,6 +327,9 @@ impl GateIntent {
             }
             Change::Unlock { lock_id, locked_at } => format!(
                 "Unlock {s}, locked at {locked_at} after repeated failed attempts (lock {lock_id}): its maintainers can change it again"
+            ),
+            Change::StageReject { stage_id, version, integrity } => format!(
+                "Reject the staged release {s}@{version} (tarball {integrity}, stage {stage_id}): it will never be published"
             ),
         }
     }

@@ -13,6 +13,7 @@ pub mod gate_intent;
 pub mod intent;
 pub mod public_key;
 pub mod publish_diff;
+pub mod stage;
 pub mod version_range;
 
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};

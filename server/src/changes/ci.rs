@@ -185,6 +185,41 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<CiCredential
     Ok(credential)
 }
 
+/// Refuses unless `credential`'s approved scope covers publishing `version` with `tags` (sorted)
+/// when asked from `client`: the version range, the dist-tags and the networks its maintainer
+/// tapped for. Deploy keys and stages obey the same scope.
+pub fn check_scope(
+    credential: &CiCredential,
+    version: &str,
+    tags: &[String],
+    client: std::net::IpAddr,
+) -> Result<(), GateError> {
+    let package = credential.package.as_str();
+    let outside = |why: String| Err(GateError::OutsideScope(why));
+    let range = Range::parse(&credential.versions).map_err(GateError::Corrupt)?;
+    if !range.contains(version) {
+        return outside(format!(
+            "{package}@{} is outside the versions this CI credential may publish ({})",
+            version, credential.versions
+        ));
+    }
+    if let Some(tag) = tags.iter().find(|t| !credential.tags.contains(t)) {
+        return outside(format!(
+            "this CI credential may set the dist-tags {} only, not {tag}",
+            credential.tags.join(", ")
+        ));
+    }
+    let from_allowed = credential.cidrs.is_empty()
+        || credential.cidrs.iter().filter_map(|c| Cidr::parse(c).ok()).any(|c| c.contains(client));
+    if !from_allowed {
+        return outside(format!(
+            "this CI credential may be used from {} only, not from {client}",
+            credential.cidrs.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 fn valid_integrity(integrity: &str) -> bool {
     integrity.strip_prefix("sha512-").and_then(|b| STANDARD.decode(b).ok()).is_some_and(|d| d.len() == 64)
 }
@@ -229,27 +264,7 @@ pub async fn issue_deploy_key(
             "the maintainer who created this CI credential no longer maintains {package}: ask a maintainer for a new one"
         )));
     }
-    let range = Range::parse(&credential.versions).map_err(GateError::Corrupt)?;
-    if !range.contains(&req.version) {
-        return outside(format!(
-            "{package}@{} is outside the versions this CI credential may publish ({})",
-            req.version, credential.versions
-        ));
-    }
-    if let Some(tag) = tags.iter().find(|t| !credential.tags.contains(t)) {
-        return outside(format!(
-            "this CI credential may set the dist-tags {} only, not {tag}",
-            credential.tags.join(", ")
-        ));
-    }
-    let from_allowed = credential.cidrs.is_empty()
-        || credential.cidrs.iter().filter_map(|c| Cidr::parse(c).ok()).any(|c| c.contains(client));
-    if !from_allowed {
-        return outside(format!(
-            "this CI credential may be used from {} only, not from {client}",
-            credential.cidrs.join(", ")
-        ));
-    }
+    check_scope(credential, &req.version, &tags, client)?;
     super::publish::check_new_version(state, package, &req.version).await?;
 
     let now = state.now();

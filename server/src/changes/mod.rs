@@ -7,6 +7,7 @@ pub mod ci;
 pub mod keys;
 pub mod package;
 pub mod publish;
+pub mod stage;
 pub mod unlock;
 pub mod webhooks;
 

@@ -103,6 +103,18 @@ pub async fn publish(
     upload: &Upload,
     otp: Option<&str>,
 ) -> Result<(), GateError> {
+    publish_from(state, actor, upload, otp, None).await
+}
+
+/// [`publish`], approving the staged release `stage` (whose bytes `upload` holds): the stage is
+/// marked published in the publish's transaction, or the publish does not happen.
+pub async fn publish_from(
+    state: &AppState,
+    actor: &Actor,
+    upload: &Upload,
+    otp: Option<&str>,
+    stage: Option<&str>,
+) -> Result<(), GateError> {
     let change = change_of(upload)?;
     // A deploy key is checked first: a reused one is refused as such. Anything else first
     // checks the number, so no approval is ever recorded for a version that exists.
@@ -145,6 +157,7 @@ pub async fn publish(
         shasum: &upload.shasum,
         guard: admitted.guard(actor, state.now()),
         tags,
+        stage,
     };
     state.store.publish(&record).await.map_err(|e| match (e, &admitted.evidence) {
         (CommitError::EvidenceSpent, Evidence::DeployKey { .. }) => GateError::InvalidDeployKey(

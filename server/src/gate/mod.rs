@@ -193,6 +193,15 @@ pub enum GateError {
     /// A credential that is unknown, revoked or expired.
     #[error("{0}")]
     Unauthenticated(String),
+    /// No such staged release (among those the actor may see).
+    #[error("{0}")]
+    StageNotFound(String),
+    /// The staged release was decided already, or expired.
+    #[error("{0}")]
+    StageClosed(String),
+    /// The package has as many staged releases waiting as it may.
+    #[error("{0}")]
+    TooManyStages(String),
     #[error(transparent)]
     Key(#[from] AssertionError),
     #[error(transparent)]
@@ -228,6 +237,7 @@ pub fn requirement(policy: &Policy, change: &Change, role: Role, facts: Facts) -
             | Change::CiCredentialCreate { .. }
             | Change::Unlock { .. }
             | Change::WebhookSet { .. }
+            | Change::StageReject { .. }
     );
     if !(always || role == Role::Admin || policy.requires_key()) {
         return Requirement::none();
@@ -331,6 +341,9 @@ impl GateError {
             GateError::OutsideScope(_) => "outside_ci_scope",
             GateError::NotAllowed(_) => "not_allowed",
             GateError::Unauthenticated(_) => "unauthenticated",
+            GateError::StageNotFound(_) => "stage_not_found",
+            GateError::StageClosed(_) => "stage_closed",
+            GateError::TooManyStages(_) => "too_many_stages",
             GateError::PolicyViolation(_) => "policy_violation",
             GateError::Locked(_) => "locked",
             GateError::Key(_) => "key_refused",

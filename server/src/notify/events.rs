@@ -235,3 +235,56 @@ pub fn approval_pending(
         email: state.config.notify.smtp_url.is_some(),
     }
 }
+
+/// The notice to a package's maintainers that a release was staged and waits for one of them.
+pub fn stage_created(state: &AppState, stage: &crate::store::stages::StageRow, client: &ClientInfo) -> Notice {
+    let url = state.config.url(&format!("/stage/{}", stage.id));
+    let by = match &stage.actor_ref {
+        Some(credential) => format!("{} (through {} {credential})", stage.staged_by_name, stage.actor_type.as_str()),
+        None => stage.staged_by_name.clone(),
+    };
+    let summary = format!("{}@{} was staged and waits for a maintainer", stage.package, stage.version);
+    let text = format!(
+        "{by} staged {}@{} (tarball {}, tags {}) on {} from {} at {}. Nothing is served until a \
+         maintainer approves it.\n\nReview it at {url}, then approve it with your security key there, \
+         with `tapgate stage approve {}` or `npm stage approve {}`; or reject it. It expires at {}. If \
+         you do not know why it was staged, reject it and check the package's CI credentials.",
+        stage.package,
+        stage.version,
+        stage.integrity,
+        stage.tags.join(", "),
+        state.config.url(""),
+        client.describe(),
+        rfc3339(stage.created_at),
+        stage.id,
+        stage.id,
+        rfc3339(stage.expires_at),
+    );
+    let payload = json!({
+        "type": "stage.created",
+        "registry": state.config.url(""),
+        "package": stage.package,
+        "version": stage.version,
+        "integrity": stage.integrity,
+        "tags": stage.tags,
+        "stage_id": stage.id,
+        "staged_by": stage.staged_by_name,
+        "actor_type": stage.actor_type.as_str(),
+        "credential": stage.actor_ref,
+        "client_ip": client.ip_text(),
+        "user_agent": client.user_agent,
+        "url": url,
+        "expires_at": rfc3339(stage.expires_at),
+        "summary": summary,
+        "text": text,
+    });
+    Notice {
+        kind: "stage-created".into(),
+        topic: "stage-created".into(),
+        package: Some(stage.package.clone()),
+        account: None,
+        payload: payload.to_string(),
+        alert: false,
+        email: state.config.notify.smtp_url.is_some(),
+    }
+}

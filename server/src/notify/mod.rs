@@ -82,6 +82,8 @@ pub const TOPICS: &[&str] = &[
     "key-add",
     "key-remove",
     "approval-pending",
+    "stage-created",
+    "stage-reject",
 ];
 
 #[cfg(test)]

@@ -61,11 +61,11 @@ impl Store {
 
     /// Deletes what has expired and serves no record: ceremonies, npm logins a day after expiry,
     /// approvals that were never used, a day after they lapsed, and rate-limit counters whose
-    /// window has passed. Approvals that published a version are kept forever (they are its
+    /// window has passed, and the tarballs of stages that expired undecided. Approvals that published a version are kept forever (they are its
     /// record). Returns the number of rows deleted.
     pub async fn purge_expired(&self, now: UnixSeconds) -> StoreResult<u64> {
         let day_ago = now - 86_400;
-        dispatch!(self, pool => {
+        let n: u64 = dispatch!(self, pool => {
             let mut n = sqlx::query("DELETE FROM ceremonies WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected();
             n += sqlx::query("DELETE FROM npm_logins WHERE expires_at <= $1").bind(day_ago).execute(pool).await?.rows_affected();
             n += sqlx::query(
@@ -77,7 +77,8 @@ impl Store {
             .await?
             .rows_affected();
             n += sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected();
-            Ok(n)
-        })
+            n
+        });
+        Ok(n + self.purge_expired_stages(now).await?)
     }
 }

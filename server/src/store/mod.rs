@@ -26,6 +26,7 @@ pub mod packages;
 pub mod pending;
 pub mod server_secrets;
 pub mod signing_keys;
+pub mod stages;
 pub mod subscriptions;
 pub mod tokens;
 pub mod users;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::gate::{CommitError, Guard, begin_write, enforce_guard, lock_package, touch_package};
 use super::{Store, StoreError, StoreResult, dispatch};
+use super::stages::settle_stages;
 use crate::clock::UnixSeconds;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -60,6 +61,8 @@ pub struct PublishRecord<'a> {
     pub guard: Guard<'a>,
     /// Dist-tags to point at this version.
     pub tags: &'a [String],
+    /// The staged release this publish approves, marked published in the same transaction.
+    pub stage: Option<&'a str>,
 }
 
 impl Store {
@@ -205,6 +208,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            settle_stages!(tx, p.stage, p.package, p.version, g.actor, g.now);
             touch_package!(tx, p.package, g.now);
             tx.commit().await?;
             Ok(())

@@ -192,6 +192,7 @@ impl<'a> TestPublish<'a> {
             shasum: "s",
             guard: self.guard(now),
             tags: &self.tags,
+            stage: None,
         }
     }
 }

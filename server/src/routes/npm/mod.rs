@@ -8,6 +8,7 @@ pub mod misc;
 pub mod owners;
 pub mod packages;
 pub mod publish;
+pub mod stage;
 pub mod tokens;
 
 use axum::Router;
@@ -22,5 +23,6 @@ pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
         .merge(dist_tags::routes())
         .merge(documents::routes())
         .merge(tokens::routes())
+        .merge(stage::routes(max_tarball_bytes))
         .merge(packages::routes(max_tarball_bytes))
 }

@@ -48,34 +48,9 @@ pub async fn publish(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let actor = publisher.actor(&state).await?.with_origin(origin);
-    if let Publisher::Ci(ci) = &publisher
-        && ci.0.package != name
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::OutsideCiScope,
-            format!("this CI credential publishes {} only, not {name}", ci.0.package),
-        ));
-    }
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::PayloadTooLarge,
-                "the publish body is too large",
-            )
-        } else {
-            ApiError::bad_request(ErrorCode::BadRequest, format!("unreadable publish body: {e}"))
-        }
-    })?;
+    only_own_package(&publisher, &name)?;
+    let body = body_bytes(body, state.config.max_tarball_bytes)?;
     let limit = state.config.max_tarball_bytes;
-    if body.len() > max_body_bytes(limit) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            format!("the tarball is larger than this registry accepts ({limit} bytes)"),
-        ));
-    }
     // Who may write here is decided before the body is read: a stranger's upload is never
     // decoded, hashed or decompressed.
     may_write(&state, &actor, &name).await?;
@@ -113,4 +88,41 @@ pub async fn publish(
         })),
     )
         .into_response())
+}
+
+/// A publish body as it arrived, or the refusal for one too large or unreadable.
+pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> ApiResult<Bytes> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                "the publish body is too large",
+            )
+        } else {
+            ApiError::bad_request(ErrorCode::BadRequest, format!("unreadable publish body: {e}"))
+        }
+    })?;
+    if body.len() > max_body_bytes(limit) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("the tarball is larger than this registry accepts ({limit} bytes)"),
+        ));
+    }
+    Ok(body)
+}
+
+/// Refuses a CI credential's write to any package but its own.
+pub fn only_own_package(publisher: &Publisher, name: &str) -> ApiResult<()> {
+    if let Publisher::Ci(ci) = &publisher
+        && ci.0.package != name
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::OutsideCiScope,
+            format!("this CI credential publishes {} only, not {name}", ci.0.package),
+        ));
+    }
+    Ok(())
 }
