@@ -202,8 +202,10 @@ pub async fn tarball(state: &AppState, stage: &StageRow) -> Result<Vec<u8>, Gate
         GateError::StageClosed(format!("the staged release {} has no tarball any more", stage.id))
     })?;
     if sri_sha512(&bytes) != stage.integrity || hex::encode(Sha1::digest(&bytes)) != stage.shasum {
-        return Err(GateError::Corrupt(format!(
-            "the stored tarball of the staged release {} no longer matches the integrity it was staged with",
+        tracing::error!(stage_id = %stage.id, subject = %stage.package, "a staged tarball no longer matches its integrity");
+        return Err(GateError::Conflict(format!(
+            "the stored tarball of the staged release {} no longer matches the integrity it was staged with: \
+             reject it and stage the release again (and ask the operator to check the database)",
             stage.id
         )));
     }
@@ -212,7 +214,12 @@ pub async fn tarball(state: &AppState, stage: &StageRow) -> Result<Vec<u8>, Gate
 
 /// Approves the stage `id` as `actor`: publishes exactly its bytes through the gate (without
 /// `otp`, the gate answers the approval to tap). The package's policy decides how many taps.
-pub async fn approve(state: &AppState, actor: &Actor, id: &str, otp: Option<&str>) -> Result<StageRow, GateError> {
+pub async fn approve(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    otp: Option<&str>,
+) -> Result<StageRow, GateError> {
     let stage = visible(state, actor, None, id).await?;
     ensure_pending(&stage, state.now())?;
     let bytes = tarball(state, &stage).await?;
@@ -234,7 +241,12 @@ pub async fn approve(state: &AppState, actor: &Actor, id: &str, otp: Option<&str
 
 /// Rejects the stage `id` with `actor`'s tap (always a tap: a token alone could otherwise throw
 /// away every release CI prepares).
-pub async fn reject(state: &AppState, actor: &Actor, id: &str, otp: Option<&str>) -> Result<StageRow, GateError> {
+pub async fn reject(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    otp: Option<&str>,
+) -> Result<StageRow, GateError> {
     let stage = visible(state, actor, None, id).await?;
     ensure_pending(&stage, state.now())?;
     let change = Change::StageReject {

@@ -237,10 +237,16 @@ pub fn approval_pending(
 }
 
 /// The notice to a package's maintainers that a release was staged and waits for one of them.
-pub fn stage_created(state: &AppState, stage: &crate::store::stages::StageRow, client: &ClientInfo) -> Notice {
+pub fn stage_created(
+    state: &AppState,
+    stage: &crate::store::stages::StageRow,
+    client: &ClientInfo,
+) -> Notice {
     let url = state.config.url(&format!("/stage/{}", stage.id));
     let by = match &stage.actor_ref {
-        Some(credential) => format!("{} (through {} {credential})", stage.staged_by_name, stage.actor_type.as_str()),
+        Some(credential) => {
+            format!("{} (through {} {credential})", stage.staged_by_name, stage.actor_type.as_str())
+        }
         None => stage.staged_by_name.clone(),
     };
     let summary = format!("{}@{} was staged and waits for a maintainer", stage.package, stage.version);

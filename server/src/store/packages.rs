@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::gate::{CommitError, Guard, begin_write, enforce_guard, lock_package, touch_package};
-use super::{Store, StoreError, StoreResult, dispatch};
 use super::stages::settle_stages;
+use super::{Store, StoreError, StoreResult, dispatch};
 use crate::clock::UnixSeconds;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -17,7 +17,7 @@ use crate::support::{Backend, TestApp, backend_tests};
 backend_tests!(the_audit_log_records_every_decision_and_detects_tampering);
 
 /// Runs raw SQL on the app's database.
-async fn sql(app: &TestApp, statement: &str) {
+pub async fn sql(app: &TestApp, statement: &str) {
     let db = app.database();
     let statement = sqlx::AssertSqlSafe(statement.to_string());
     match db.backend {

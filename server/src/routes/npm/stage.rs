@@ -35,10 +35,7 @@ use crate::store::stages::StageRow;
 
 pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
     Router::new()
-        .route(
-            "/-/stage/package/{name}",
-            post(create).layer(super::publish::body_limit(max_tarball_bytes)),
-        )
+        .route("/-/stage/package/{name}", post(create).layer(super::publish::body_limit(max_tarball_bytes)))
         .route("/-/stage", get(list))
         .route("/-/stage/{id}", get(view).delete(reject))
         .route("/-/stage/{id}/tarball", get(tarball))
@@ -153,7 +150,8 @@ async fn view(
     let mut value = serde_json::to_value(item(&state, &row)).map_err(ApiError::internal)?;
     // What the release holds and changes against the version before it, as approvals show it.
     if let Ok(bytes) = stage::tarball(&state, &row).await
-        && let Some(diff) = crate::publish::diff::of_upload(&state, &row.package, &row.version, &bytes).await?
+        && let Some(diff) =
+            crate::publish::diff::of_upload(&state, &row.package, &row.version, &bytes).await?
         && let Some(map) = value.as_object_mut()
     {
         map.insert("changes".into(), serde_json::to_value(diff).map_err(ApiError::internal)?);
@@ -195,7 +193,9 @@ async fn approve(
 ) -> ApiResult<Json<serde_json::Value>> {
     let actor = decider(&state, &user, client).await?.with_origin(origin);
     let row = stage::approve(&state, &actor, &id, otp(&headers)).await?;
-    Ok(Json(serde_json::json!({ "ok": true, "id": row.package, "version": row.version, "stage": item(&state, &row) })))
+    Ok(Json(
+        serde_json::json!({ "ok": true, "id": row.package, "version": row.version, "stage": item(&state, &row) }),
+    ))
 }
 
 async fn reject(
