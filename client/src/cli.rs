@@ -124,6 +124,10 @@ pub enum Command {
     /// tap).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Staged releases (CI's `npm stage publish`, `tapgate ci stage`): review, then approve
+    /// (publish exactly what was staged) or reject, each with a tap; or wait for the decision.
+    #[command(subcommand)]
+    Stage(crate::commands::stage::StageCommand),
     /// A package's audit log (`tapgate audit NAME`), or check it (`tapgate audit verify NAME`):
     /// every entry chained to the one before, the registry's signed head, and the head you saw
     /// last time.
@@ -215,6 +219,9 @@ pub enum CiCommand {
     },
     /// Pack, get a deploy key with TAPGATE_CI_TOKEN, and publish, in one command.
     Publish(PublishArgs),
+    /// Pack and stage with TAPGATE_CI_TOKEN: nothing is served until a maintainer approves it
+    /// with a tap (`tapgate stage approve ID`). Prints the stage id.
+    Stage(PublishArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,4 @@
-//! `tapgate ci create|list|revoke|deploy-key|publish`: CI without codes.
+//! `tapgate ci create|list|revoke|deploy-key|publish|stage`: CI without codes.
 //!
 //! A maintainer runs `ci create` once (a tap approves the credential's exact scope). CI holds
 //! the credential as `TAPGATE_CI_TOKEN` and, per release, trades it for a deploy key bound to
@@ -39,6 +39,7 @@ pub async fn run(g: &Global, cmd: CiCommand) -> Result<()> {
             Ok(())
         }
         CiCommand::Publish(args) => publish(g, &args).await,
+        CiCommand::Stage(args) => super::stage::ci_stage(g, &ci_client(g)?, &args).await,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod pending;
 pub mod publish;
 pub mod reject;
 pub mod release;
+pub mod stage;
 pub mod unlock;
 pub mod verify;
 pub mod whoami;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             (None, None) => anyhow::bail!("name a package: tapgate audit NAME, or tapgate audit verify NAME"),
         },
         Command::Webhook(cmd) => notify::webhook(g, cmd).await,
+        Command::Stage(cmd) => stage::run(g, cmd).await,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The HTML pages: enrollment, sign-in (also for `npm login`), key management, approvals and the
-//! approvals waiting on a maintainer's packages. Plain HTML with a
+//! The HTML pages: enrollment, sign-in (also for `npm login`), key management, approvals, the
+//! approvals and staged releases waiting on a maintainer's packages. Plain HTML with a
 //! little JavaScript served from `/static/`, no build step. A strict Content-Security-Policy
 //! allows only this origin's scripts, and `Referrer-Policy: no-referrer` keeps invite tokens in
 //! URLs from leaking to other sites.
@@ -19,6 +19,7 @@ const KEYS: &str = include_str!("assets/keys.html");
 const APPROVE: &str = include_str!("assets/approve.html");
 const PENDING: &str = include_str!("assets/pending.html");
 const ADMIN: &str = include_str!("assets/admin.html");
+const STAGE: &str = include_str!("assets/stage.html");
 
 /// Static files: name → (content type, body).
 const STATIC: &[(&str, &str, &str)] = &[
@@ -27,6 +28,8 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("login.js", "text/javascript; charset=utf-8", include_str!("assets/login.js")),
     ("keys.js", "text/javascript; charset=utf-8", include_str!("assets/keys.js")),
     ("approve.js", "text/javascript; charset=utf-8", include_str!("assets/approve.js")),
+    ("diff.js", "text/javascript; charset=utf-8", include_str!("assets/diff.js")),
+    ("stage.js", "text/javascript; charset=utf-8", include_str!("assets/stage.js")),
     ("pending.js", "text/javascript; charset=utf-8", include_str!("assets/pending.js")),
     ("admin.js", "text/javascript; charset=utf-8", include_str!("assets/admin.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("assets/style.css")),
@@ -41,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/keys", get(|| async { html(KEYS) }))
         .route("/approve/{id}", get(|| async { html(APPROVE) }))
         .route("/pending", get(|| async { html(PENDING) }))
+        .route("/stage/{id}", get(|| async { html(STAGE) }))
         .route("/admin", get(|| async { html(ADMIN) }))
         .route("/static/{file}", get(asset))
 }

@@ -43,5 +43,33 @@
     }
   }
 
+  async function loadStages() {
+    let list;
+    try {
+      list = await tg.api('GET', '/-/stage?page=0&perPage=100', undefined, token);
+    } catch (e) {
+      tg.status('error', tg.explain(e));
+      return;
+    }
+    const body = document.querySelector('#stages tbody');
+    body.textContent = '';
+    const waiting = list.items.filter((s) => s.state === 'pending');
+    document.getElementById('no-stages').classList.toggle('hidden', waiting.length > 0);
+    for (const s of waiting) {
+      const row = document.createElement('tr');
+      row.dataset.id = s.id;
+      cell(row, s.packageName + '@' + s.version + ' (' + s.tags.join(', ') + ')');
+      cell(row, s.credential ? s.actor + ' (' + s.credential + ')' : s.actor);
+      cell(row, s.state);
+      cell(row, new Date(s.expiresAt).toLocaleString());
+      const link = document.createElement('a');
+      link.href = '/stage/' + encodeURIComponent(s.id);
+      link.textContent = 'Review';
+      cell(row, link);
+      body.appendChild(row);
+    }
+  }
+
   load();
+  loadStages();
 })();
