@@ -46,6 +46,7 @@ mod read_path;
 mod server_process;
 mod stage;
 mod stage_attacks;
+mod stage_browser;
 mod stage_npm;
 mod stage_support;
 mod store;
