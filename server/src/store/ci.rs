@@ -188,10 +188,38 @@ impl Store {
 
     /// Revokes a credential; false when it was revoked already.
     pub async fn revoke_ci_credential(&self, id: &str, by: &str, now: UnixSeconds) -> StoreResult<bool> {
-        let sql =
-            "UPDATE ci_credentials SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL";
-        let done = dispatch!(self, pool => sqlx::query(sql).bind(now).bind(by).bind(id).execute(pool).await?.rows_affected());
-        Ok(done == 1)
+        dispatch!(self, pool => {
+            let mut tx = pool.begin_with(begin_write(pool)).await?;
+            let done = sqlx::query(
+                "UPDATE ci_credentials SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(by)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // What a revoked (perhaps leaked) credential staged is not left for someone to
+            // approve by mistake: its waiting stages are rejected with it.
+            sqlx::query(
+                "UPDATE stages SET state = 'rejected', decided_at = $1, decided_by = $2 \
+                 WHERE actor_type = 'ci-credential' AND actor_ref = $3 AND state = 'pending'",
+            )
+            .bind(now)
+            .bind(by)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM stage_tarballs WHERE stage_id IN (SELECT id FROM stages \
+                 WHERE actor_type = 'ci-credential' AND actor_ref = $1 AND state = 'rejected')",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(done == 1)
+        })
     }
 
     /// Records a deploy key (and that its credential was used). Deploy keys that expired

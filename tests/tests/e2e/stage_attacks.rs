@@ -22,6 +22,7 @@ backend_tests!(
     expired_stages_and_locked_packages_publish_nothing,
     a_tampered_staged_tarball_is_refused,
     stages_per_package_are_bounded,
+    revoking_a_credential_rejects_what_it_staged,
 );
 
 async fn world(backend: Backend, ci: &[&str]) -> Option<World> {
@@ -214,4 +215,30 @@ async fn stages_per_package_are_bounded(backend: Backend) {
     // Expired ones stop counting.
     w.app.clock.advance(7 * 86_400);
     stage(&w, &ci, "1.2.0", &tarball(PKG, "1.2.0", "x")).await;
+}
+
+async fn revoking_a_credential_rejects_what_it_staged(backend: Backend) {
+    let Some(w) = world(backend, &["stage"]).await else { return };
+    let leaked = w.any_credential("ci_00000000000000000018").await;
+    let other = w.any_credential("ci_00000000000000000019").await;
+    let evil = stage(&w, &leaked, "1.1.0", &tarball(PKG, "1.1.0", "evil")).await;
+    let good = stage(&w, &other, "1.2.0", &tarball(PKG, "1.2.0", "good")).await;
+    let resp = crate::gate_support::send(
+        &w.app,
+        Method::DELETE,
+        "/api/v1/ci/credentials/ci_00000000000000000018",
+        &w.alice.token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    let after = stage_item(&w, &w.alice.token, &evil.id).await;
+    assert_eq!((after.state, after.decided_by.as_deref()), (StageState::Rejected, Some("alice")));
+    expect_error(approve_raw(&w, &w.alice.token, &evil.id, None).await, StatusCode::GONE, "stage_closed")
+        .await;
+    assert!(w.app.store().stage_tarball(&evil.id).await.unwrap().is_none(), "its bytes are deleted");
+    // Another credential's stage is untouched.
+    assert_eq!(stage_item(&w, &w.alice.token, &good.id).await.state, StageState::Pending);
+    assert_eq!(w.versions().await, ["1.0.0"]);
 }
