@@ -103,9 +103,17 @@ fn path(id: &str) -> Result<String> {
     Ok(format!("/-/stage/{id}"))
 }
 
+/// The stage `id` as the registry describes it (refused if it describes another one).
 async fn item(client: &Client, id: &str) -> Result<StageItem> {
-    client.get(&path(id)?).await
+    let item: StageItem = client.get(&path(id)?).await?;
+    if !item.id.eq_ignore_ascii_case(id) {
+        bail!("asked for the staged release {id}, the registry answered {}; nothing was done", item.id);
+    }
+    Ok(item)
 }
+
+/// The largest staged tarball the CLI downloads.
+const MAX_TARBALL_BYTES: u64 = 512 * 1024 * 1024;
 
 fn describe(s: &StageItem) -> String {
     let by = match &s.credential {
@@ -151,8 +159,21 @@ async fn list(g: &Global, client: &Client, package: Option<&str>) -> Result<()> 
 /// The staged tarball, refused unless its bytes hash to the integrity the registry reports and
 /// hold the package and version it says.
 async fn checked_tarball(client: &Client, item: &StageItem) -> Result<Vec<u8>> {
-    let resp = client.execute(client.request(Method::GET, &format!("{}/tarball", path(&item.id)?))).await?;
-    let bytes = resp.bytes().await.context("cannot download the staged tarball")?.to_vec();
+    let expected = u64::try_from(item.size).unwrap_or(0);
+    if expected > MAX_TARBALL_BYTES {
+        bail!("the staged tarball is {expected} bytes, more than this CLI downloads");
+    }
+    let mut resp =
+        client.execute(client.request(Method::GET, &format!("{}/tarball", path(&item.id)?))).await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.context("cannot download the staged tarball")? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > expected {
+            bail!(
+                "the registry sent more than the {expected} bytes it says the staged tarball has; nothing was signed"
+            );
+        }
+    }
     let integrity = sri_sha512(&bytes);
     if integrity != item.integrity || hex::encode(Sha1::digest(&bytes)) != item.shasum {
         bail!(

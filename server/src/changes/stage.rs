@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crate::store::audit::AuditDraft;
 use crate::store::ci::CiCredential;
 use crate::store::effects::Effects;
-use crate::store::stages::{NewStage, StageRow, StageScope};
+use crate::store::stages::{NewStage, StageCreated, StageRow, StageScope};
 use tapgate_shared::api::CiMethod;
 
 /// How long a staged release waits for a maintainer.
@@ -41,6 +41,21 @@ fn not_found(id: &str) -> GateError {
     GateError::StageNotFound(format!(
         "no staged release {id} among your packages' (`tapgate stage list` shows them)"
     ))
+}
+
+/// Refuses, before an upload is read, anyone who may not stage releases of `package`: it must
+/// exist, and the actor maintain it.
+pub async fn may_stage(state: &AppState, actor: &Actor, package: &str) -> Result<(), GateError> {
+    let policy = policy_in_force(state, package).await?;
+    if !policy.exists {
+        return Err(GateError::NotFound(format!(
+            "{package} is not in this registry: publish its first version directly (staging is for releases of existing packages)"
+        )));
+    }
+    if role_of(state, actor, package, &policy, Asking::Publish).await? != Role::Maintainer {
+        return Err(GateError::Forbidden(format!("only maintainers of {package} stage its releases")));
+    }
+    crate::lockout::ensure_unlocked(state, package).await
 }
 
 /// Stages `upload` for a maintainer's approval; answers the stage.
@@ -72,7 +87,12 @@ pub async fn stage(
                     "the policy of {package} does not let CI stage releases; an administrator can allow it (\"ci\": [\"stage\"])"
                 )));
             }
-            let client = actor.client.ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+            let Some(client) = actor.client.ip else {
+                return Err(GateError::OutsideScope(
+                    "the client's address is unknown, so this CI credential's networks cannot be checked"
+                        .into(),
+                ));
+            };
             super::ci::check_scope(credential, &version, &tags, client)?;
             (StageActor::CiCredential, Some(credential.id.as_str()))
         }
@@ -122,10 +142,24 @@ pub async fn stage(
         max_pending: MAX_PENDING_STAGES,
         effects: &effects,
     };
-    if !state.store.create_stage(&new).await? {
-        return Err(GateError::TooManyStages(format!(
-            "{package} has {MAX_PENDING_STAGES} staged releases waiting: approve or reject some first (`tapgate stage list {package}`)"
-        )));
+    match state.store.create_stage(&new).await? {
+        StageCreated::Created => {}
+        StageCreated::TooMany => {
+            return Err(GateError::TooManyStages(format!(
+                "{package} has {MAX_PENDING_STAGES} staged releases waiting: approve or reject some first (`tapgate stage list {package}`)"
+            )));
+        }
+        StageCreated::VersionExists => {
+            return Err(GateError::VersionExists(format!(
+                "{package}@{version} was published meanwhile; versions are immutable: bump the version"
+            )));
+        }
+        StageCreated::Rejected => {
+            return Err(GateError::StageClosed(format!(
+                "a maintainer rejected exactly this tarball ({}) of {package} before: fix the release and stage a new build",
+                row.integrity
+            )));
+        }
     }
     tracing::info!(subject = %package, version = %version, stage_id = %id, user = %actor.user.name, actor_type = actor_type.as_str(), "release staged");
     Ok(row)
@@ -157,7 +191,7 @@ pub async fn visible(
 ) -> Result<StageRow, GateError> {
     let stage = state.store.stage(id).await?.ok_or_else(|| not_found(id))?;
     let allowed = match credential {
-        Some(c) => c.package == stage.package,
+        Some(c) => stage.actor_ref.as_deref() == Some(c.id.as_str()),
         None => actor.admin || state.store.is_maintainer(&stage.package, &actor.user.id).await?,
     };
     if allowed { Ok(stage) } else { Err(not_found(id)) }
@@ -169,17 +203,68 @@ pub async fn list(
     actor: &Actor,
     credential: Option<&CiCredential>,
     package: Option<&str>,
+    only: Option<StageState>,
     page: i64,
     per_page: i64,
 ) -> Result<(Vec<StageRow>, i64), GateError> {
     let scope = match credential {
-        Some(c) => StageScope::Package(&c.package),
+        Some(c) => StageScope::Credential(&c.id),
         None if actor.admin => StageScope::All,
         None => StageScope::MaintainedBy(&actor.user.id),
     };
     let per_page = per_page.clamp(1, 100);
     let offset = page.max(0).saturating_mul(per_page);
-    Ok(state.store.stages(scope, package, offset, per_page).await?)
+    Ok(state.store.stages(scope, package, only, offset, per_page).await?)
+}
+
+/// The stage `id`, pending, for `actor` to decide: only its package's maintainers decide
+/// (administrators see stages, but a publish is a maintainer's).
+async fn decidable(state: &AppState, actor: &Actor, id: &str) -> Result<StageRow, GateError> {
+    let stage = visible(state, actor, None, id).await?;
+    if !state.store.is_maintainer(&stage.package, &actor.user.id).await? {
+        return Err(GateError::Forbidden(format!(
+            "only maintainers of {} approve or reject its staged releases",
+            stage.package
+        )));
+    }
+    ensure_pending(&stage, state.now())?;
+    Ok(stage)
+}
+
+/// Refuses a CI-staged release whose credential was revoked since, whose creator no longer
+/// maintains the package, or whose package no longer lets CI stage: what the package's
+/// maintainers withdrew their trust from is not published, even with a tap.
+async fn still_trusted(state: &AppState, stage: &StageRow) -> Result<(), GateError> {
+    let closed = |why: String| {
+        Err(GateError::StageClosed(format!("the staged release {} {why}: stage it again", stage.id)))
+    };
+    if stage.actor_type == StageActor::CiCredential {
+        let credential = match &stage.actor_ref {
+            Some(id) => state.store.ci_credential(id).await?,
+            None => None,
+        };
+        match credential {
+            None => return closed("names no CI credential this registry knows".into()),
+            Some(c) if c.revoked_at.is_some() => {
+                return closed(format!("came from the CI credential {}, revoked since", c.id));
+            }
+            Some(_) => {}
+        }
+        let policy = policy_in_force(state, &stage.package).await?;
+        if !policy.policy.ci.allows(CiMethod::Stage) {
+            return Err(GateError::NotAllowed(format!(
+                "the policy of {} no longer lets CI stage releases; the staged release {} cannot be approved",
+                stage.package, stage.id
+            )));
+        }
+    }
+    if !state.store.is_maintainer(&stage.package, &stage.staged_by).await? {
+        return closed(format!(
+            "was staged for {}, who no longer maintains {}",
+            stage.staged_by_name, stage.package
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses unless the stage can still be decided.
@@ -201,7 +286,13 @@ pub async fn tarball(state: &AppState, stage: &StageRow) -> Result<Vec<u8>, Gate
     let bytes = state.store.stage_tarball(&stage.id).await?.ok_or_else(|| {
         GateError::StageClosed(format!("the staged release {} has no tarball any more", stage.id))
     })?;
-    if sri_sha512(&bytes) != stage.integrity || hex::encode(Sha1::digest(&bytes)) != stage.shasum {
+    let (bytes, integrity, shasum) = tokio::task::spawn_blocking(move || {
+        let (integrity, shasum) = (sri_sha512(&bytes), hex::encode(Sha1::digest(&bytes)));
+        (bytes, integrity, shasum)
+    })
+    .await
+    .map_err(|e| GateError::Corrupt(e.to_string()))?;
+    if integrity != stage.integrity || shasum != stage.shasum {
         tracing::error!(stage_id = %stage.id, subject = %stage.package, "a staged tarball no longer matches its integrity");
         return Err(GateError::Conflict(format!(
             "the stored tarball of the staged release {} no longer matches the integrity it was staged with: \
@@ -220,10 +311,19 @@ pub async fn approve(
     id: &str,
     otp: Option<&str>,
 ) -> Result<StageRow, GateError> {
-    let stage = visible(state, actor, None, id).await?;
-    ensure_pending(&stage, state.now())?;
+    let stage = decidable(state, actor, id).await?;
+    if otp.is_some_and(crate::gate::deploy_keys::is_deploy_key) {
+        return Err(GateError::InvalidTicket(
+            "a staged release is approved with a maintainer's tap, not a deploy key".into(),
+        ));
+    }
+    still_trusted(state, &stage).await?;
     let bytes = tarball(state, &stage).await?;
-    let manifest = crate::publish::tarball::manifest(&bytes).map_err(|e| {
+    let (manifest, bytes) =
+        tokio::task::spawn_blocking(move || (crate::publish::tarball::manifest(&bytes), bytes))
+            .await
+            .map_err(|e| GateError::Corrupt(e.to_string()))?;
+    let manifest = manifest.map_err(|e| {
         GateError::Corrupt(format!("the staged tarball of {} cannot be read: {}", stage.id, e.message))
     })?;
     let upload = Upload {
@@ -239,16 +339,16 @@ pub async fn approve(
     state.store.stage(id).await?.ok_or_else(|| not_found(id))
 }
 
-/// Rejects the stage `id` with `actor`'s tap (always a tap: a token alone could otherwise throw
-/// away every release CI prepares).
+/// Rejects the stage `id` with `actor`'s tap (always a tap, one maintainer's even on a critical
+/// package: a token alone could otherwise throw away every release CI prepares, and rejecting
+/// only ever keeps bytes from being served).
 pub async fn reject(
     state: &AppState,
     actor: &Actor,
     id: &str,
     otp: Option<&str>,
 ) -> Result<StageRow, GateError> {
-    let stage = visible(state, actor, None, id).await?;
-    ensure_pending(&stage, state.now())?;
+    let stage = decidable(state, actor, id).await?;
     let change = Change::StageReject {
         stage_id: stage.id.clone(),
         version: stage.version.clone(),
@@ -256,7 +356,7 @@ pub async fn reject(
     };
     let admitted = admit(state, actor, &stage.package, Asking::Release, change, otp).await?;
     let guard = admitted.guard(actor, state.now());
-    committed(state.store.reject_stage(&stage.id, &guard).await, &stage.package)?;
+    committed(state.store.reject_stage(&stage, &guard).await, &stage.package)?;
     log_accepted(&admitted, actor);
     state.store.stage(id).await?.ok_or_else(|| not_found(id))
 }

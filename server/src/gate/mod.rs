@@ -242,7 +242,12 @@ pub fn requirement(policy: &Policy, change: &Change, role: Role, facts: Facts) -
     if !(always || role == Role::Admin || policy.requires_key()) {
         return Requirement::none();
     }
-    if change.is_account_change() || role == Role::AccountOwner {
+    // Key changes; and rejecting a staged release, which only ever keeps bytes from being
+    // served: one maintainer's tap stops it, even on a critical package.
+    if change.is_account_change()
+        || role == Role::AccountOwner
+        || matches!(change, Change::StageReject { .. })
+    {
         return Requirement::requester();
     }
     let scripts_changed = matches!(change, Change::Publish { .. }) && facts.scripts_changed;
@@ -423,6 +428,7 @@ pub fn commit_error(e: CommitError, subject: &str) -> GateError {
             "this version of {subject} was already published (or unpublished: numbers are never reused): bump the version"
         )),
         CommitError::Stale(message) => GateError::Conflict(message),
+        CommitError::StageClosed(message) => GateError::StageClosed(message),
         CommitError::Store(StoreError::Conflict(message)) => GateError::Conflict(message),
         CommitError::Store(e) => GateError::Store(e),
     }

@@ -109,6 +109,9 @@ pub enum CommitError {
     /// what happened.
     #[error("{0}")]
     Stale(String),
+    /// The staged release the change decides was decided meanwhile, or it expired.
+    #[error("{0}")]
+    StageClosed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

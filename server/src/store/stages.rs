@@ -131,6 +131,19 @@ pub struct NewStage<'a> {
     pub effects: &'a Effects,
 }
 
+/// What recording a stage came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageCreated {
+    Created,
+    /// The package has `max_pending` stages waiting.
+    TooMany,
+    /// The version was published meanwhile.
+    VersionExists,
+    /// These exact bytes were staged and rejected before: a rejection is not undone by
+    /// uploading again.
+    Rejected,
+}
+
 /// Which stages a listing shows.
 #[derive(Debug, Clone, Copy)]
 pub enum StageScope<'a> {
@@ -138,14 +151,15 @@ pub enum StageScope<'a> {
     All,
     /// The stages of the packages this user maintains.
     MaintainedBy(&'a str),
-    /// One package's (a CI credential's).
-    Package(&'a str),
+    /// What one CI credential staged.
+    Credential(&'a str),
 }
 
 impl Store {
-    /// Records a stage with its tarball, its notice and its audit entry; `Ok(false)` when the
-    /// package already has `max_pending` stages waiting (nothing is written then).
-    pub async fn create_stage(&self, s: &NewStage<'_>) -> StoreResult<bool> {
+    /// Records a stage with its tarball, its notice and its audit entry, unless (nothing is
+    /// written then) the package has `max_pending` stages waiting, the version exists, or these
+    /// bytes were rejected before.
+    pub async fn create_stage(&self, s: &NewStage<'_>) -> StoreResult<StageCreated> {
         let tags = serde_json::to_string(s.tags).unwrap_or_else(|_| "[]".into());
         dispatch!(self, pool => {
             let mut tx = pool.begin_with(begin_write(pool)).await?;
@@ -159,7 +173,25 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             if waiting >= s.max_pending {
-                return Ok(false);
+                return Ok(StageCreated::TooMany);
+            }
+            let published: Option<(String,)> =
+                sqlx::query_as("SELECT version FROM versions WHERE package = $1 AND version = $2")
+                    .bind(s.package)
+                    .bind(s.version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if published.is_some() {
+                return Ok(StageCreated::VersionExists);
+            }
+            let rejected: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM stages WHERE package = $1 AND integrity = $2 AND state = 'rejected'")
+                    .bind(s.package)
+                    .bind(s.integrity)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if rejected.is_some() {
+                return Ok(StageCreated::Rejected);
             }
             sqlx::query(
                 "INSERT INTO stages (id, package, version, integrity, shasum, tags, size, staged_by, actor_type, \
@@ -189,7 +221,7 @@ impl Store {
                 .await?;
             write_effects!(pool, tx, Some(s.effects), s.now);
             tx.commit().await?;
-            Ok(true)
+            Ok(StageCreated::Created)
         })
     }
 
@@ -217,19 +249,22 @@ impl Store {
         &self,
         scope: StageScope<'_>,
         package: Option<&str>,
+        state: Option<StageState>,
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<StageRow>, i64)> {
         let (all, maintainer, only) = match scope {
             StageScope::All => (true, "", ""),
             StageScope::MaintainedBy(user) => (false, user, ""),
-            StageScope::Package(p) => (false, "", p),
+            StageScope::Credential(id) => (false, "", id),
         };
         let filter = package.unwrap_or("");
+        let state = state.map_or("", StageState::as_str);
         let (rows, total) = dispatch!(self, pool => {
             let rows = sqlx::query_as::<_, Row>(select_stages!(
-                "WHERE ($1 OR s.package = $3 OR s.package IN (SELECT package FROM package_maintainers WHERE user_id = $2)) \
-                 AND ($4 = '' OR s.package = $4) ORDER BY s.created_at DESC, s.id LIMIT $5 OFFSET $6"
+                "WHERE ($1 OR s.actor_ref = $3 OR s.package IN (SELECT package FROM package_maintainers WHERE user_id = $2)) \
+                 AND ($4 = '' OR s.package = $4) AND ($7 = '' OR s.state = $7) \
+                 ORDER BY s.created_at DESC, s.id LIMIT $5 OFFSET $6"
             ))
             .bind(all)
             .bind(maintainer)
@@ -237,16 +272,19 @@ impl Store {
             .bind(filter)
             .bind(limit)
             .bind(offset)
+            .bind(state)
             .fetch_all(pool)
             .await?;
             let (total,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM stages s WHERE ($1 OR s.package = $3 OR s.package IN \
-                 (SELECT package FROM package_maintainers WHERE user_id = $2)) AND ($4 = '' OR s.package = $4)",
+                "SELECT COUNT(*) FROM stages s WHERE ($1 OR s.actor_ref = $3 OR s.package IN \
+                 (SELECT package FROM package_maintainers WHERE user_id = $2)) AND ($4 = '' OR s.package = $4) \
+                 AND ($5 = '' OR s.state = $5)",
             )
             .bind(all)
             .bind(maintainer)
             .bind(only)
             .bind(filter)
+            .bind(state)
             .fetch_one(pool)
             .await?;
             (rows, total)
@@ -256,8 +294,11 @@ impl Store {
     }
 
     /// Rejects a pending, unexpired stage under the guard of the tap that approved the
-    /// rejection, and deletes its tarball.
-    pub async fn reject_stage(&self, id: &str, guard: &Guard<'_>) -> Result<(), CommitError> {
+    /// rejection, deletes its tarball, and voids every open approval to publish these bytes as
+    /// this version (a publish intent names the bytes, not the stage: without this, a tap still
+    /// pending on the rejected release could publish it later).
+    pub async fn reject_stage(&self, stage: &StageRow, guard: &Guard<'_>) -> Result<(), CommitError> {
+        let id = stage.id.as_str();
         dispatch!(self, pool => {
             let mut tx = pool.begin_with(begin_write(pool)).await?;
             enforce_guard!(pool, tx, guard);
@@ -272,11 +313,22 @@ impl Store {
             .await?
             .rows_affected();
             if decided != 1 {
-                return Err(CommitError::Stale(format!(
+                return Err(CommitError::StageClosed(format!(
                     "the staged release {id} was published, rejected or superseded meanwhile, or it expired"
                 )));
             }
             sqlx::query("DELETE FROM stage_tarballs WHERE stage_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE approvals SET rejected_at = $1, rejected_by = $2 WHERE package = $3 AND version = $4 \
+                 AND integrity = $5 AND action = 'publish' AND used_at IS NULL AND rejected_at IS NULL",
+            )
+            .bind(guard.now)
+            .bind(guard.actor)
+            .bind(&stage.package)
+            .bind(&stage.version)
+            .bind(&stage.integrity)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -318,7 +370,7 @@ macro_rules! settle_stages {
             .await?
             .rows_affected();
             if published != 1 {
-                return Err($crate::store::gate::CommitError::Stale(format!(
+                return Err($crate::store::gate::CommitError::StageClosed(format!(
                     "the staged release {id} was rejected or superseded meanwhile, or it expired"
                 )));
             }

@@ -23,6 +23,8 @@ backend_tests!(
     a_tampered_staged_tarball_is_refused,
     stages_per_package_are_bounded,
     revoking_a_credential_rejects_what_it_staged,
+    a_rejection_voids_every_approval_of_those_bytes,
+    withdrawn_trust_and_foreign_credentials_are_refused,
 );
 
 async fn world(backend: Backend, ci: &[&str]) -> Option<World> {
@@ -240,5 +242,56 @@ async fn revoking_a_credential_rejects_what_it_staged(backend: Backend) {
     assert!(w.app.store().stage_tarball(&evil.id).await.unwrap().is_none(), "its bytes are deleted");
     // Another credential's stage is untouched.
     assert_eq!(stage_item(&w, &w.alice.token, &good.id).await.state, StageState::Pending);
+    assert_eq!(w.versions().await, ["1.0.0"]);
+}
+
+async fn a_rejection_voids_every_approval_of_those_bytes(backend: Backend) {
+    let Some(w) = world(backend, &["stage"]).await else { return };
+    let ci = w.any_credential("ci_00000000000000000020").await;
+    let evil = tarball(PKG, "1.1.0", "evil");
+    let staged = stage(&w, &ci, "1.1.0", &evil).await;
+    // A tap given to approve it (maybe by mistake), its ticket not used yet.
+    let info = tap_required(approve_raw(&w, &w.alice.token, &staged.id, None).await).await;
+    let ticket = approve(&w.app, &info, &w.alice.key).await;
+    // Another look, and a maintainer rejects it.
+    let (_, resp) = crate::stage_support::decide_with_tap(&w, &w.alice, &staged.id, true).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    // The earlier ticket publishes nothing, through the stage or a plain PUT of the same bytes.
+    let resp = approve_raw(&w, &w.alice.token, &staged.id, Some(&ticket.ticket)).await;
+    expect_error(resp, StatusCode::GONE, "stage_closed").await;
+    let resp = crate::publish_support::put(
+        &w.app,
+        &w.alice.token,
+        PKG,
+        &publish_body(PKG, "1.1.0", &evil),
+        Some(&ticket.ticket),
+    )
+    .await;
+    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+    // Staging the very same bytes again is refused; a fixed build is welcome.
+    let resp = stage_raw(&w, &ci, &publish_body(PKG, "1.1.0", &evil)).await;
+    let message = expect_error(resp, StatusCode::GONE, "stage_closed").await;
+    assert!(message.contains("rejected exactly this tarball"), "{message}");
+    stage(&w, &ci, "1.1.0", &tarball(PKG, "1.1.0", "fixed")).await;
+    assert_eq!(w.versions().await, ["1.0.0"]);
+}
+
+async fn withdrawn_trust_and_foreign_credentials_are_refused(backend: Backend) {
+    let Some(w) = world(backend, &["stage"]).await else { return };
+    let ci = w.any_credential("ci_00000000000000000021").await;
+    let other = w.any_credential("ci_00000000000000000022").await;
+    let staged = stage(&w, &ci, "1.1.0", &tarball(PKG, "1.1.0", "x")).await;
+    // Another CI credential of the same package neither sees nor fetches it.
+    expect_error(view(&w, &other, &staged.id).await, StatusCode::NOT_FOUND, "stage_not_found").await;
+    assert_eq!(list(&w, &other).await.total, 0);
+    assert_eq!(list(&w, &ci).await.total, 1);
+    // A deploy key is no stand-in for the maintainer's tap.
+    let resp = approve_raw(&w, &w.alice.token, &staged.id, Some("tg_dk_x.y")).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+    // The policy stops letting CI stage: what CI staged before cannot be approved.
+    w.set_policy(PKG, &["deploy-key"]).await;
+    let resp = approve_raw(&w, &w.alice.token, &staged.id, None).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "policy_violation").await;
+    assert_eq!(stage_item(&w, &w.alice.token, &staged.id).await.state, StageState::Pending);
     assert_eq!(w.versions().await, ["1.0.0"]);
 }

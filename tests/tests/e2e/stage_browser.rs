@@ -32,7 +32,7 @@ fn ci_stages_and_a_maintainer_approves_on_the_page_with_a_tap() {
         assert!(status.success(), "tapgate {args:?}: {err}");
         out
     };
-    for who in ["carol", "root"] {
+    for who in ["carol", "root", "dave"] {
         authenticator::open(&AuthenticatorChoice::Soft(dir.path().join(format!("{who}.key")))).unwrap();
     }
     let (_, out, _) =
@@ -131,4 +131,30 @@ fn ci_stages_and_a_maintainer_approves_on_the_page_with_a_tap() {
     assert!(browser.text("#state").contains("rejected by carol"));
     let served: Value = reqwest::blocking::get(server.url("/gizmo")).unwrap().json().unwrap();
     assert!(served["versions"].get("1.2.0").is_none(), "{served}");
+
+    // Two maintainers must approve: carol taps on the page, which waits; dave approves with
+    // `tapgate approve`; the page then publishes.
+    let (_, out, _) = server_cli(&data, None, &["--origin", &registry, "user", "add", "dave", "--json"]);
+    cli(
+        "dave",
+        &["key", "add", "--invite", json_of(&out)["invite_url"].as_str().unwrap(), "--name", "k"],
+        &[],
+    );
+    cli("dave", &["login", "-u", "dave"], &[]);
+    cli("carol", &["owner", "add", "dave", "gizmo"], &[]);
+    cli("root", &["admin", "policy", "set", "gizmo", "--ci", "stage", "--approvals", "2"], &[]);
+    let v4 = package_dir(&dir.path().join("v4"), "gizmo", "1.3.0", "module.exports = 4;\n");
+    let id = cli("ci", &["ci", "stage", v4.to_str().unwrap()], &ci_env).trim().to_string();
+    browser.goto(&format!("{registry}/stage/{id}"));
+    browser.wait_for("#approve:not([disabled])");
+    browser.click("#approve");
+    browser.wait_for("#status[data-state=working]:has-text('Keep this page open')");
+    let pending = json_of(&cli("dave", &["--json", "pending"], &[]));
+    let url = pending["approvals"][0]["url"].as_str().unwrap_or_else(|| panic!("{pending}")).to_string();
+    assert_eq!(pending["approvals"][0]["requested_by"], "carol", "{pending}");
+    cli("dave", &["approve", &url], &[]);
+    browser.wait_for("#status[data-state=ok]");
+    assert!(browser.text("#status").contains("Published gizmo@1.3.0"), "{}", browser.text("#status"));
+    let served: Value = reqwest::blocking::get(server.url("/gizmo")).unwrap().json().unwrap();
+    assert_eq!(served["dist-tags"]["latest"], "1.3.0");
 }

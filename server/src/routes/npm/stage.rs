@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use tapgate_shared::ErrorCode;
 use tapgate_shared::api::Scope;
-use tapgate_shared::stage::{StageItem, StageList, Staged};
+use tapgate_shared::stage::{StageItem, StageList, StageState, Staged};
 
 use super::publish::{body_bytes, only_own_package};
 use crate::auth::{AuthUser, Publisher, otp};
@@ -48,7 +48,12 @@ pub fn item(state: &AppState, row: &StageRow) -> StageItem {
         id: row.id.clone(),
         package_name: row.package.clone(),
         version: row.version.clone(),
-        tag: row.tags.first().cloned().unwrap_or_else(|| "latest".into()),
+        // npm shows one tag: `latest` when the release moves it, which matters most.
+        tag: if row.tags.iter().any(|t| t == "latest") {
+            "latest".into()
+        } else {
+            row.tags.first().cloned().unwrap_or_else(|| "latest".into())
+        },
         tags: row.tags.clone(),
         created_at: rfc3339(row.created_at),
         actor: row.staged_by_name.clone(),
@@ -95,6 +100,7 @@ async fn create(
     let body = body_bytes(body, limit)?;
     // As for a publish: a stranger's upload is never decoded, hashed or decompressed.
     may_write(&state, &actor, &name).await?;
+    stage::may_stage(&state, &actor, &name).await?;
     let upload = tokio::task::spawn_blocking(move || {
         let doc = parse_document(&body)?;
         parse_upload_document(&name, &doc, limit)
@@ -118,6 +124,8 @@ struct ListQuery {
     #[serde(default = "per_page")]
     per_page: i64,
     package: Option<String>,
+    /// Only stages in this state (`pending`, `published`, `rejected`, `superseded`).
+    state: Option<String>,
 }
 
 fn per_page() -> i64 {
@@ -135,7 +143,17 @@ async fn list(
     })?;
     let (actor, credential) = who(&state, &publisher, client).await?;
     let package = q.package.as_deref().map(str::trim).filter(|p| !p.is_empty());
-    let (rows, total) = stage::list(&state, &actor, credential.as_ref(), package, q.page, q.per_page).await?;
+    let only = match q.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(StageState::parse(s).filter(|s| *s != StageState::Expired).ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::BadRequest,
+                format!("state={s:?}: use pending, published, rejected or superseded"),
+            )
+        })?),
+    };
+    let (rows, total) =
+        stage::list(&state, &actor, credential.as_ref(), package, only, q.page, q.per_page).await?;
     Ok(Json(StageList { items: rows.iter().map(|r| item(&state, r)).collect(), total }))
 }
 

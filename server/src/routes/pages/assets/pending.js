@@ -46,7 +46,7 @@
   async function loadStages() {
     let list;
     try {
-      list = await tg.api('GET', '/-/stage?page=0&perPage=100', undefined, token);
+      list = await tg.api('GET', '/-/stage?page=0&perPage=100&state=pending', undefined, token);
     } catch (e) {
       tg.status('error', tg.explain(e));
       return;

@@ -39,15 +39,46 @@
     }
   }
 
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // The ticket of an approval that waits for other maintainers' taps (N-of-M): the done URL
+  // answers 202 until they are in.
+  async function ticketWhenApproved(doneUrl) {
+    for (;;) {
+      const resp = await fetch(doneUrl, { method: 'GET', credentials: 'omit' });
+      if (resp.status === 200) return (await resp.json()).token;
+      if (resp.status !== 202) throw Object.assign(new Error('The approval expired before the other maintainers approved. Click again to start over.'), { code: 'approval_expired' });
+      await sleep(2000);
+    }
+  }
+
+  // A decision through the gate: tap; where the policy wants more maintainers, wait here for
+  // their taps (on /pending or with `tapgate approve`), then finish.
+  async function gated(method, path) {
+    try {
+      return await tg.api(method, path, undefined, token);
+    } catch (e) {
+      if (e.code !== 'otp_required' || !e.body || !e.body.approval) throw e;
+      let ticket;
+      try {
+        ticket = await tg.approve(e.body.approval, (what) => tg.status('working', what + ' — touch your security key now…'));
+      } catch (p) {
+        if (p.code !== 'pending' || !e.body.doneUrl) throw p;
+        tg.status('working', p.message + ' Keep this page open: it finishes once they have.');
+        ticket = await ticketWhenApproved(e.body.doneUrl);
+      }
+      return tg.api(method, path, undefined, token, { 'npm-otp': ticket });
+    }
+  }
+
   async function decide(method, path, done) {
     approveButton.disabled = true;
     rejectButton.disabled = true;
     try {
-      const result = await tg.gated(method, path, undefined, token, (what) => tg.status('working', what + ' — touch your security key now…'));
+      const result = await gated(method, path);
       render(result.stage);
       tg.status('ok', done);
     } catch (e) {
-      if (e.code === 'pending') { tg.status('ok', e.message); return; }
       tg.status('error', tg.explain(e));
       approveButton.disabled = rejectButton.disabled = !(stage && stage.state === 'pending');
     }
