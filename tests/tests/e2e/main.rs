@@ -52,4 +52,5 @@ mod tar_builder;
 mod tarball_differential;
 mod trust_anchors;
 mod trust_support;
+mod vectors;
 mod verify_keyring;
