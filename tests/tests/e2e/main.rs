@@ -42,6 +42,7 @@ mod publish;
 mod publish_attacks;
 mod publish_details;
 mod publish_support;
+mod races;
 mod read_path;
 mod remote_support;
 mod server_process;
