@@ -45,6 +45,7 @@ mod publish_support;
 mod races;
 mod read_path;
 mod remote_support;
+mod secret_scan;
 mod server_process;
 mod state_support;
 mod store;
