@@ -128,21 +128,37 @@ impl Snapshot {
         assert_eq!(got, want, "{what}: tables changed: {changes:#?}");
     }
 
+    /// Asserts that a refusal changed nothing but the record of the failed attempt: entries of
+    /// kind `attempt.failed` appended to the audit log (and its head moved with them).
+    #[track_caller]
+    pub fn assert_refused_since(&self, before: &Snapshot, what: &str) {
+        let mut changes = self.changes_since(before);
+        if let Some((gone, added)) = changes.remove("audit_log") {
+            assert!(gone.is_empty(), "{what}: audit entries vanished: {gone:?}");
+            assert!(
+                added.iter().all(|e| e.split(' ').nth(2) == Some("attempt.failed")),
+                "{what}: a refusal logged more than its failed attempt: {added:?}"
+            );
+            changes.remove("audit_heads");
+        }
+        assert!(changes.is_empty(), "{what}: the stored state changed: {changes:#?}");
+    }
+
     pub fn rows(&self, table: &str) -> &[String] {
         self.0.get(table).map(Vec::as_slice).unwrap_or_default()
     }
 }
 
-/// Runs `refused` (a request the server must refuse), then asserts its exact status and error
-/// code and that the stored state is as before.
-pub async fn refused_unchanged(
-    app: &TestApp,
-    resp: impl std::future::Future<Output = reqwest::Response>,
-    status: reqwest::StatusCode,
-    code: &str,
-) -> String {
-    let before = Snapshot::of_app(app).await;
-    let message = crate::support::expect_error(resp.await, status, code).await;
-    Snapshot::of_app(app).await.assert_unchanged_since(&before, code);
-    message
+/// `refused!(app, response_future_expr, STATUS, "code")`: takes a snapshot, runs the request,
+/// asserts its exact status and error code and that the stored state did not change (beyond the
+/// audit record of a failed attempt); evaluates to the error message.
+macro_rules! refused {
+    ($app:expr, $resp:expr, $status:expr, $code:expr) => {{
+        let before = $crate::state_support::Snapshot::of_app($app).await;
+        let resp = $resp;
+        let message = $crate::support::expect_error(resp, $status, $code).await;
+        $crate::state_support::Snapshot::of_app($app).await.assert_refused_since(&before, $code);
+        message
+    }};
 }
+pub(crate) use refused;
