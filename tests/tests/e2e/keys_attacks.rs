@@ -6,7 +6,7 @@ use tapgate_server::webauthn::AttestationTrust;
 
 use crate::keys_support::*;
 use crate::state_support::refused;
-use crate::support::{Backend, TestApp, backend_tests, expect_error};
+use crate::support::{Backend, TestApp, backend_tests};
 
 backend_tests!(replayed_and_reused_ceremonies_are_refused, foreign_credentials_and_origins_are_refused);
 

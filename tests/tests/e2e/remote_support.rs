@@ -18,7 +18,6 @@ pub struct Remote {
 
 /// A user with an enrolled key and a sign-in token.
 pub struct Person {
-    pub name: String,
     pub key: SoftKey,
     pub token: String,
     /// The invite the user enrolled with.
@@ -91,7 +90,7 @@ impl Remote {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
         let token = self.login(name, &key).await;
-        Person { name: name.to_string(), key, token, invite }
+        Person { key, token, invite }
     }
 
     /// Signs in with `key`; returns the token.
