@@ -18,6 +18,7 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod failpoints;
 pub mod gate;
 pub mod limits;
 pub mod lockout;

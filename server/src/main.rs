@@ -7,6 +7,9 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    if tapgate_server::failpoints::list_requested() {
+        return ExitCode::SUCCESS;
+    }
     let cli = tapgate_server::config::Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);

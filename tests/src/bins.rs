@@ -20,7 +20,9 @@ pub fn bin(name: &str) -> PathBuf {
         let profile_dir = target_dir();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(cargo);
+        // With the failpoints the crash tests arm (`TAPGATE_FAILPOINT`); unarmed they do nothing.
         cmd.args(["build", "--quiet", "-p", "tapgate-server", "-p", "tapgate", "--bins"]);
+        cmd.args(["--features", "tapgate-server/failpoints"]);
         if release {
             cmd.arg("--release");
         }

@@ -17,6 +17,8 @@ pub struct ServerProcess {
     pub origin: String,
     pub port: u16,
     log: Arc<Mutex<String>>,
+    /// Reads stderr into `log` until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Options for starting a server.
@@ -47,7 +49,7 @@ impl ServerProcess {
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
-        {
+        let reader = {
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -58,8 +60,9 @@ impl ServerProcess {
                     }
                     let _ = tx.send(plain);
                 }
-            });
-        }
+            })
+        };
+        let mut reader = Some(reader);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -67,7 +70,7 @@ impl ServerProcess {
                 Ok(line) => {
                     if let Some((base, origin)) = parse_listening(&line) {
                         let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-                        return ServerProcess { child, base, origin, port, log };
+                        return ServerProcess { child, base, origin, port, log, reader: reader.take() };
                     }
                 }
                 Err(_) => {
@@ -105,6 +108,43 @@ impl ServerProcess {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Waits up to `timeout` for the server to exit by itself (e.g. at an armed failpoint);
+    /// returns its exit status and its complete log, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<(ExitStatus, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((status, self.complete_log()));
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the exit status with everything the
+    /// server wrote to stderr, up to its last line.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        match self.wait_exit(Duration::from_secs(20)) {
+            Some(done) => done,
+            None => {
+                let _ = self.child.kill();
+                let status = self.child.wait().expect("wait");
+                (status, self.complete_log())
+            }
+        }
+    }
+
+    /// The log once the process has exited: the reader thread has seen end of file.
+    fn complete_log(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.log()
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.

@@ -57,6 +57,9 @@ pub async fn run_once(state: &AppState, senders: &Senders) -> Result<usize, Stor
     let n = claimed.len();
     for delivery in claimed {
         let outcome = attempt(state, senders, &delivery).await;
+        // Sent (or not) but not yet recorded: a crash here sends the delivery again after a
+        // restart (at least once), never loses it.
+        crate::failpoint!("notify.sent");
         let now = state.now();
         match outcome {
             Ok(()) => {

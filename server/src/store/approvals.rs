@@ -266,6 +266,7 @@ impl Store {
                 Err(StoreError::Conflict(_)) => return Ok(SignOutcome::AlreadySigned),
                 Err(e) => return Err(e),
             }
+            crate::failpoint!("approval.signature_recorded");
             let (signers,): (i64,) =
                 sqlx::query_as("SELECT COUNT(DISTINCT user_id) FROM approval_signatures WHERE approval_id = $1")
                     .bind(&sig.approval_id)
@@ -305,6 +306,7 @@ impl Store {
             if n != 1 {
                 return Ok(SignOutcome::Gone);
             }
+            crate::failpoint!("approval.approved");
             tx.commit().await?;
             Ok(SignOutcome::Approved)
         })

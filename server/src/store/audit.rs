@@ -59,6 +59,7 @@ macro_rules! append_audit {
             .bind(&draft.chain)
             .fetch_one(&mut *$tx)
             .await?;
+        $crate::failpoint!("audit.head_locked");
         let seq = seq + 1;
         let entry = $crate::store::audit::entry_text(draft, seq, now);
         let hash = tapgate_shared::audit::entry_hash(&prev, &entry);
@@ -74,6 +75,7 @@ macro_rules! append_audit {
         .bind(&hash)
         .execute(&mut *$tx)
         .await?;
+        $crate::failpoint!("audit.entry_appended");
         sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE chain = $3")
             .bind(seq)
             .bind(&hash)

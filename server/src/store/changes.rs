@@ -59,6 +59,7 @@ impl Store {
             .bind(version)
             .execute(&mut *tx)
             .await?;
+            crate::failpoint!("dist_tag.set");
             touch_package!(tx, package, guard.now);
             tx.commit().await?;
             Ok(())
@@ -153,11 +154,13 @@ impl Store {
             if n != 1 {
                 return Err(stale(format!("{package}@{version} is not published (any more)")));
             }
+            crate::failpoint!("unpublish.version_marked");
             sqlx::query("DELETE FROM tarballs WHERE package = $1 AND version = $2")
                 .bind(package)
                 .bind(version)
                 .execute(&mut *tx)
                 .await?;
+            crate::failpoint!("unpublish.tarball_deleted");
             let tags: Vec<(String,)> = sqlx::query_as("SELECT tag FROM dist_tags WHERE package = $1 AND version = $2 ORDER BY tag")
                 .bind(package)
                 .bind(version)
@@ -187,8 +190,10 @@ impl Store {
                     latest = Some(v);
                 }
             }
+            crate::failpoint!("unpublish.tags_removed");
             touch_package!(tx, package, guard.now);
             tx.commit().await?;
+            crate::failpoint!("unpublish.committed");
             Ok(Unpublished { removed_tags, latest })
         })
     }
@@ -256,6 +261,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            crate::failpoint!("maintainer_add.inserted");
             tx.commit().await?;
             Ok(n == 1)
         })
@@ -277,6 +283,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            crate::failpoint!("maintainer_remove.deleted");
             let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM package_maintainers WHERE package = $1")
                 .bind(package)
                 .fetch_one(&mut *tx)
@@ -309,6 +316,7 @@ impl Store {
             .bind(guard.now)
             .execute(&mut *tx)
             .await?;
+            crate::failpoint!("policy.stored");
             tx.commit().await?;
             Ok(())
         })

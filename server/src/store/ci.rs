@@ -160,6 +160,7 @@ impl Store {
             .bind(approval_id)
             .execute(&mut *tx)
             .await?;
+            crate::failpoint!("ci_credential.inserted");
             tx.commit().await?;
             Ok(())
         })
@@ -231,6 +232,7 @@ impl Store {
                 .bind(k.issued_at)
                 .execute(&mut *tx)
                 .await?;
+            crate::failpoint!("deploy_key.swept");
             sqlx::query(
                 "INSERT INTO deploy_keys (hash, nonce, kid, credential_id, package, version, integrity, tags, \
                  issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -247,6 +249,7 @@ impl Store {
             .bind(k.expires_at)
             .execute(&mut *tx)
             .await?;
+            crate::failpoint!("deploy_key.inserted");
             sqlx::query("UPDATE ci_credentials SET last_used_at = $1 WHERE id = $2")
                 .bind(k.issued_at)
                 .bind(k.credential_id)

@@ -47,6 +47,7 @@ macro_rules! enqueue_notice {
         .bind(now)
         .fetch_one(&mut *$tx)
         .await?;
+        $crate::failpoint!("outbox.event_inserted");
         if notice.email {
             if let Some(package) = &notice.package {
                 sqlx::query(
@@ -94,6 +95,7 @@ macro_rules! enqueue_notice {
             .execute(&mut *$tx)
             .await?;
         }
+        $crate::failpoint!("outbox.deliveries_queued");
         event_id
     }};
 }

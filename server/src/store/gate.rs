@@ -161,6 +161,7 @@ macro_rules! enforce_guard {
                 }
             }
         }
+        $crate::failpoint!("gate.checked");
         if let Some(tap) = guard.tap {
             // The approval was given under the policy in force now: a change approved under a
             // weaker policy does not commit under a stronger one.
@@ -199,6 +200,7 @@ macro_rules! enforce_guard {
             if used != 1 {
                 return Err($crate::store::gate::CommitError::EvidenceSpent);
             }
+            $crate::failpoint!("gate.ticket_spent");
         }
         if let Some(dk) = guard.deploy_key {
             let spent = sqlx::query(
@@ -220,6 +222,7 @@ macro_rules! enforce_guard {
             if spent != 1 {
                 return Err($crate::store::gate::CommitError::EvidenceSpent);
             }
+            $crate::failpoint!("gate.deploy_key_spent");
         }
         $crate::store::effects::write_effects!($pool, $tx, guard.effects, guard.now);
     }};

@@ -125,6 +125,10 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("invalid SQLite database URL: {e}")))?
                 .create_if_missing(true)
+                // Durability: in WAL mode `synchronous = FULL` syncs the log at every commit,
+                // so a write acknowledged to a client survives a power loss (NORMAL would only
+                // keep the database consistent, and could lose the last commits). The crash test
+                // (tests e2e/crash.rs) relies on this setting.
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)

@@ -134,6 +134,7 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                crate::failpoint!("outbox.claimed");
                 let row: Claimed = sqlx::query_as(
                     "SELECT d.id, d.event_id, d.channel, d.target, d.ref_id, d.attempts, e.kind, e.package, e.payload, \
                      e.created_at, w.secret FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id \

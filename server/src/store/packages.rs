@@ -170,6 +170,7 @@ impl Store {
                     return Err(CommitError::NotMaintainer);
                 }
             }
+            crate::failpoint!("publish.package_claimed");
             let inserted = sqlx::query(
                 "INSERT INTO versions (package, version, manifest, integrity, shasum, size, published_by, \
                  published_at, approval_id, abbreviated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -191,12 +192,14 @@ impl Store {
                 Err(StoreError::Conflict(_)) => return Err(CommitError::VersionExists),
                 Err(e) => return Err(e.into()),
             }
+            crate::failpoint!("publish.version_inserted");
             sqlx::query("INSERT INTO tarballs (package, version, bytes) VALUES ($1, $2, $3)")
                 .bind(p.package)
                 .bind(p.version)
                 .bind(p.tarball)
                 .execute(&mut *tx)
                 .await?;
+            crate::failpoint!("publish.tarball_inserted");
             for tag in p.tags {
                 sqlx::query(
                     "INSERT INTO dist_tags (package, tag, version) VALUES ($1, $2, $3) \
@@ -208,9 +211,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            crate::failpoint!("publish.tags_set");
             settle_stages!(tx, p.stage, p.package, p.version, g.actor, g.now);
             touch_package!(tx, p.package, g.now);
             tx.commit().await?;
+            crate::failpoint!("publish.committed");
             Ok(())
         })
     }

@@ -14,6 +14,7 @@ use tapgate_shared::ci::{DeployKey, DeployKeyPayload, ServerKeys};
 use crate::deploy_keys_support::{PKG, World, tagged_body};
 use crate::gate_support::{send, tap_required};
 use crate::publish_support::{put, tarball};
+use crate::state_support::refused;
 use crate::support::{Backend, TestApp, backend_tests, expect_error};
 
 backend_tests!(
@@ -133,11 +134,19 @@ async fn deploy_keys_for_anything_else_are_refused(backend: Backend) {
         "outside_ci_scope",
     )
     .await;
-    let resp = put(&w.app, &w.alice.token, "right-pad", &body, Some(&dk)).await;
-    expect_error(resp, StatusCode::FORBIDDEN, code).await;
+    refused!(
+        &w.app,
+        put(&w.app, &w.alice.token, "right-pad", &body, Some(&dk)).await,
+        StatusCode::FORBIDDEN,
+        code
+    );
     // Without a deploy key a CI credential changes nothing and starts no approval.
-    let resp = put(&w.app, &ci, PKG, &crate::publish_support::publish_body(PKG, "1.2.0", &tgz), None).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    refused!(
+        &w.app,
+        put(&w.app, &ci, PKG, &crate::publish_support::publish_body(PKG, "1.2.0", &tgz), None).await,
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
     // Nor does it work anywhere else.
     expect_error(
         send(&w.app, Method::GET, "/api/v1/whoami", &ci, None, None).await,
@@ -145,16 +154,20 @@ async fn deploy_keys_for_anything_else_are_refused(backend: Backend) {
         "unauthorized",
     )
     .await;
-    let resp = send(
+    refused!(
         &w.app,
-        Method::PUT,
-        &format!("/-/package/{PKG}/dist-tags/beta"),
-        &ci,
-        Some(&json!("1.0.0")),
-        Some(&dk),
-    )
-    .await;
-    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        send(
+            &w.app,
+            Method::PUT,
+            &format!("/-/package/{PKG}/dist-tags/beta"),
+            &ci,
+            Some(&json!("1.0.0")),
+            Some(&dk),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized"
+    );
     assert_eq!(w.versions().await, ["1.0.0"]);
     assert!(w.app.store().package("right-pad").await.unwrap().is_none());
     // The deploy key still publishes what it names.
@@ -216,16 +229,20 @@ async fn credentials_are_scoped_and_need_a_tap(backend: Backend) {
         "{}",
         info.description
     );
-    let resp = send(
+    refused!(
         &w.app,
-        Method::POST,
-        "/api/v1/ci/credentials",
-        &w.alice.token,
-        Some(&scope),
-        Some("tg_tkt_forged"),
-    )
-    .await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+        send(
+            &w.app,
+            Method::POST,
+            "/api/v1/ci/credentials",
+            &w.alice.token,
+            Some(&scope),
+            Some("tg_tkt_forged"),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     let list: Value =
         w.app.get_json_as(&format!("/api/v1/ci/credentials?package={PKG}"), &w.alice.token).await;
     assert_eq!(list["credentials"], json!([]));
@@ -256,23 +273,39 @@ async fn credentials_are_scoped_and_need_a_tap(backend: Backend) {
     expect_error(w.ask(&near, "1.5.1", &tgz, &["beta"]).await, StatusCode::FORBIDDEN, "outside_ci_scope")
         .await;
     let body = json!({ "package": "right-pad", "version": "1.5.1", "integrity": tapgate_shared::intent::sri_sha512(&tgz), "tags": ["latest"] });
-    let resp = send(&w.app, Method::POST, "/api/v1/ci/deploy-keys", &near, Some(&body), None).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "outside_ci_scope").await;
+    refused!(
+        &w.app,
+        send(&w.app, Method::POST, "/api/v1/ci/deploy-keys", &near, Some(&body), None).await,
+        StatusCode::FORBIDDEN,
+        "outside_ci_scope"
+    );
     // Inside: issued, and it publishes.
     let dk = w.deploy_key(&near, "1.5.1", &tgz).await;
     assert_eq!(w.publish(&near, "1.5.1", &tgz, &dk).await.status(), StatusCode::CREATED);
     // A scope that does not parse is refused before any tap.
     let bad = w.scope("ci_00000000000000000006", "1.0.0 - 2.0.0", &["latest"], &[]);
-    let resp = send(&w.app, Method::POST, "/api/v1/ci/credentials", &w.alice.token, Some(&bad), None).await;
-    expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+    refused!(
+        &w.app,
+        send(&w.app, Method::POST, "/api/v1/ci/credentials", &w.alice.token, Some(&bad), None).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request"
+    );
     let bad = w.scope("ci_00000000000000000006", "*", &["latest"], &["10.1.2.3/8"]);
-    let resp = send(&w.app, Method::POST, "/api/v1/ci/credentials", &w.alice.token, Some(&bad), None).await;
-    expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+    refused!(
+        &w.app,
+        send(&w.app, Method::POST, "/api/v1/ci/credentials", &w.alice.token, Some(&bad), None).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request"
+    );
     // Someone who does not maintain the package cannot create one.
     let mallory = crate::publish_support::maintainer(&w.app, "mallory").await;
     let scope = w.scope("ci_00000000000000000007", "*", &["latest"], &[]);
-    let resp = send(&w.app, Method::POST, "/api/v1/ci/credentials", &mallory.token, Some(&scope), None).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    refused!(
+        &w.app,
+        send(&w.app, Method::POST, "/api/v1/ci/credentials", &mallory.token, Some(&scope), None).await,
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
     assert_eq!(w.versions().await, ["1.0.0", "1.5.1"]);
 }
 
@@ -423,8 +456,7 @@ async fn refused_deploy_keys_count_towards_the_lock(backend: Backend) {
     }
     // The maintainer's CI credential presented five bad deploy keys: the package is locked, and
     // even the genuine deploy key waits for the maintainers' unlock.
-    let resp = w.publish(&ci, "1.9.0", &tgz, &dk).await;
-    expect_error(resp, StatusCode::LOCKED, "package_locked").await;
+    refused!(&w.app, w.publish(&ci, "1.9.0", &tgz, &dk).await, StatusCode::LOCKED, "package_locked");
     assert_eq!(w.versions().await, ["1.0.0"]);
     let failures = w.app.store().failures_since(PKG, 0, 10).await.unwrap();
     assert_eq!(failures.len(), 5);

@@ -10,6 +10,7 @@ use tapgate_shared::api::Scope;
 use crate::gate_support::{admin, send, tap_required, with_tap};
 use crate::keys_support::SoftKey;
 use crate::publish_support::*;
+use crate::state_support::refused;
 use crate::support::{Backend, TestApp, backend_tests, expect_error};
 
 backend_tests!(
@@ -90,8 +91,12 @@ async fn leaked_admin_tokens_change_nothing_without_the_admins_tap(backend: Back
         let mut forged = options.clone();
         forged.allow_credentials[0].id = mallory_cred.clone();
         let cred = tapgate::ceremony::assert(&mallory.key.choice, &forged, &app.origin).await.unwrap();
-        let resp = finish_approval(&app, &info.id, &cred).await;
-        expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+        refused!(
+            &app,
+            finish_approval(&app, &info.id, &cred).await,
+            StatusCode::UNAUTHORIZED,
+            "webauthn_failed"
+        );
         // Lower the policy.
         let resp = send(
             &app,
@@ -106,8 +111,12 @@ async fn leaked_admin_tokens_change_nothing_without_the_admins_tap(backend: Back
         assert_eq!(info.action, "policy-set");
         // Publish malware, move latest, unpublish: not a maintainer, so not even an approval.
         let evil = tarball("core", "6.6.6", "evil");
-        let resp = put(&app, token, "core", &publish_body("core", "6.6.6", &evil), None).await;
-        let msg = expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+        let msg = refused!(
+            &app,
+            put(&app, token, "core", &publish_body("core", "6.6.6", &evil), None).await,
+            StatusCode::FORBIDDEN,
+            "forbidden"
+        );
         assert!(msg.contains("not a maintainer of core"), "{msg}");
         let resp =
             send(&app, Method::PUT, "/-/package/core/dist-tags/latest", token, Some(&json!("1.0.0")), None)
@@ -119,16 +128,20 @@ async fn leaked_admin_tokens_change_nothing_without_the_admins_tap(backend: Back
         assert_eq!(package_state(&app, "core").await, before, "nothing changed");
     }
     // A forged ticket does not complete the admin's pending change either.
-    let resp = send(
+    refused!(
         &app,
-        Method::PUT,
-        "/api/v1/packages/core/maintainers/root",
-        &issued,
-        None,
-        Some("tg_tkt_forged"),
-    )
-    .await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+        send(
+            &app,
+            Method::PUT,
+            "/api/v1/packages/core/maintainers/root",
+            &issued,
+            None,
+            Some("tg_tkt_forged"),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     assert_eq!(package_state(&app, "core").await, before);
     // With the admin's own tap the same change goes through: the gate asks for evidence, not
     // for a different door.
@@ -204,20 +217,28 @@ async fn a_plain_token_changes_no_release_without_a_tap(backend: Backend) {
     .await;
     assert_eq!(package_state(&app, "lib").await, before);
     // Writes this registry does not do are refused, never answered 200.
-    let resp = send(
+    refused!(
         &app,
-        Method::PUT,
-        &format!("/lib/-rev/{rev}"),
-        &leaked,
-        Some(&json!({"_id": "lib", "description": "x"})),
-        None,
-    )
-    .await;
-    expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+        send(
+            &app,
+            Method::PUT,
+            &format!("/lib/-rev/{rev}"),
+            &leaked,
+            Some(&json!({"_id": "lib", "description": "x"})),
+            None,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request"
+    );
     let mut doc: Value = app.get_json("/lib?write=true").await;
     doc["versions"]["9.9.9"] = doc["versions"]["1.0.0"].clone();
-    let resp = send(&app, Method::PUT, "/lib", &leaked, Some(&doc), None).await;
-    expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+    refused!(
+        &app,
+        send(&app, Method::PUT, "/lib", &leaked, Some(&doc), None).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request"
+    );
     let resp =
         send(&app, Method::PUT, "/lib", &leaked, Some(&app.get_json::<Value>("/lib").await), None).await;
     expect_error(resp, StatusCode::CONFLICT, "conflict").await;
@@ -244,20 +265,32 @@ async fn names_belong_to_their_maintainers_scopes_and_reservations(backend: Back
         .await
         .unwrap();
     let tgz = tarball("bank", "1.0.0", "evil");
-    let resp = put(&app, &mallory.token, "bank", &publish_body("bank", "1.0.0", &tgz), None).await;
-    let msg = expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let msg = refused!(
+        &app,
+        put(&app, &mallory.token, "bank", &publish_body("bank", "1.0.0", &tgz), None).await,
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
     assert!(msg.contains("ask one of its maintainers (alice)"), "{msg}");
     // Someone else's scope, a scope nobody owns, and one's own.
     for (name, whom) in [("@alice/x", "nobody owns it yet"), ("@acme/x", "nobody owns it yet")] {
         let tgz = tarball(name, "1.0.0", "evil");
-        let resp = put(&app, &mallory.token, name, &publish_body(name, "1.0.0", &tgz), None).await;
-        let msg = expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+        let msg = refused!(
+            &app,
+            put(&app, &mallory.token, name, &publish_body(name, "1.0.0", &tgz), None).await,
+            StatusCode::FORBIDDEN,
+            "forbidden"
+        );
         assert!(msg.contains("does not belong to you") && msg.contains(whom), "{msg}");
     }
     app.store().add_scope_owner("@acme", &alice_id, app.clock_now()).await.unwrap();
     let tgz = tarball("@acme/x", "1.0.0", "evil");
-    let resp = put(&app, &mallory.token, "@acme/x", &publish_body("@acme/x", "1.0.0", &tgz), None).await;
-    let msg = expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let msg = refused!(
+        &app,
+        put(&app, &mallory.token, "@acme/x", &publish_body("@acme/x", "1.0.0", &tgz), None).await,
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
     assert!(msg.contains("ask its owners (alice)"), "{msg}");
     for name in ["@acme/x", "@alice/x", "@mallory/x", "bank"] {
         let status = app.http.get(app.url(&format!("/{}", encode(name)))).send().await.unwrap().status();
@@ -282,15 +315,19 @@ async fn names_belong_to_their_maintainers_scopes_and_reservations(backend: Back
         with_tap(&app, Method::PUT, "/api/v1/packages/vault/policy", &root.token, Some(&body), &root.key)
             .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let resp = put(
+    let msg = refused!(
         &app,
-        &mallory.token,
-        "vault",
-        &publish_body("vault", "1.0.0", &tarball("vault", "1.0.0", "e")),
-        None,
-    )
-    .await;
-    let msg = expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+        put(
+            &app,
+            &mallory.token,
+            "vault",
+            &publish_body("vault", "1.0.0", &tarball("vault", "1.0.0", "e")),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
     assert!(msg.contains("reserved"), "{msg}");
 }
 
@@ -320,16 +357,20 @@ async fn a_tap_approves_one_change_only(backend: Backend) {
     let tags: Value = app.get_json("/-/package/lib/dist-tags").await;
     assert_eq!(tags, json!({"latest": "1.0.1"}));
     // The typed code is bound the same way.
-    let resp = send(
+    refused!(
         &app,
-        Method::PUT,
-        "/-/package/lib/dist-tags/next",
-        &alice.token,
-        Some(&json!("1.0.0")),
-        Some(&ticket.code),
-    )
-    .await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+        send(
+            &app,
+            Method::PUT,
+            "/-/package/lib/dist-tags/next",
+            &alice.token,
+            Some(&json!("1.0.0")),
+            Some(&ticket.code),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     // The approved change, once; then the ticket is spent.
     let resp = send(
         &app,
@@ -353,31 +394,39 @@ async fn a_tap_approves_one_change_only(backend: Backend) {
     )
     .await;
     let ticket = approve(&app, &info, &alice.key).await;
-    let resp = send(
+    refused!(
         &app,
-        Method::PUT,
-        "/api/v1/packages/lib/versions/1.0.1/deprecation",
-        &alice.token,
-        Some(&json!({"message": "old"})),
-        Some(&ticket.ticket),
-    )
-    .await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+        send(
+            &app,
+            Method::PUT,
+            "/api/v1/packages/lib/versions/1.0.1/deprecation",
+            &alice.token,
+            Some(&json!({"message": "old"})),
+            Some(&ticket.ticket),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     let resp =
         send(&app, Method::PUT, path, &alice.token, Some(&json!({"message": "other"})), Some(&ticket.ticket))
             .await;
     expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
     // Unpublishing 1.0.0 with a ticket approving its deprecation.
-    let resp = send(
+    refused!(
         &app,
-        Method::DELETE,
-        "/api/v1/packages/lib/versions/1.0.0",
-        &alice.token,
-        None,
-        Some(&ticket.ticket),
-    )
-    .await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+        send(
+            &app,
+            Method::DELETE,
+            "/api/v1/packages/lib/versions/1.0.0",
+            &alice.token,
+            None,
+            Some(&ticket.ticket),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     let served: Value = app.get_json("/lib").await;
     assert!(
         served["versions"]["1.0.0"].get("deprecated").is_none()
@@ -404,16 +453,19 @@ async fn a_tap_approves_one_change_only(backend: Backend) {
     )
     .await;
     let ticket = approve(&app, &info, &alice.key).await;
-    let resp = app
-        .http
-        .post(app.url(&format!("/api/v1/keys/registrations/{ceremony}")))
-        .bearer_auth(&alice.token)
-        .header("npm-otp", &ticket.ticket)
-        .json(&json!({ "name": "renamed", "credential": cred }))
-        .send()
-        .await
-        .unwrap();
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+    refused!(
+        &app,
+        app.http
+            .post(app.url(&format!("/api/v1/keys/registrations/{ceremony}")))
+            .bearer_auth(&alice.token)
+            .header("npm-otp", &ticket.ticket)
+            .json(&json!({ "name": "renamed", "credential": cred }))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     let keys: Value = app.get_json_as("/api/v1/keys", &alice.token).await;
     let keys = keys["keys"].as_array().unwrap().clone();
     assert_eq!(keys.len(), 1, "the new key is enrolled only under the name approved");
@@ -442,16 +494,20 @@ async fn a_tap_approves_one_change_only(backend: Backend) {
     )
     .await;
     let ticket = approve(&app, &info, &alice.key).await;
-    let resp = send(
+    refused!(
         &app,
-        Method::DELETE,
-        &format!("/api/v1/keys/{first}"),
-        &alice.token,
-        None,
-        Some(&ticket.ticket),
-    )
-    .await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+        send(
+            &app,
+            Method::DELETE,
+            &format!("/api/v1/keys/{first}"),
+            &alice.token,
+            None,
+            Some(&ticket.ticket),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     let keys: Value = app.get_json_as("/api/v1/keys", &alice.token).await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "no key removed");
 }
@@ -490,32 +546,48 @@ async fn documents_that_ask_for_more_than_one_change_are_refused(backend: Backen
     doc["dist-tags"] = json!({"latest": "1.0.0"});
     edits.push((format!("/lib/-rev/{rev}"), doc, "npm dist-tag"));
     for (path, doc, hint) in edits {
-        let resp = send(&app, Method::PUT, &path, &alice.token, Some(&doc), None).await;
-        let msg = expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+        let msg = refused!(
+            &app,
+            send(&app, Method::PUT, &path, &alice.token, Some(&doc), None).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request"
+        );
         assert!(msg.contains(hint), "{path}: {msg}");
     }
     // Deprecation messages are one bounded line.
     for message in ["x".repeat(1025), "two\nlines".to_string(), "nul\u{0}".to_string()] {
         let body = json!({ "message": message });
-        let resp = send(
+        refused!(
             &app,
-            Method::PUT,
-            "/api/v1/packages/lib/versions/1.0.0/deprecation",
-            &alice.token,
-            Some(&body),
-            None,
-        )
-        .await;
-        expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+            send(
+                &app,
+                Method::PUT,
+                "/api/v1/packages/lib/versions/1.0.0/deprecation",
+                &alice.token,
+                Some(&body),
+                None,
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "bad_request"
+        );
     }
     // Versions with build metadata would reuse a number as npm reads it.
     let tgz = tarball("lib", "1.0.1+evil", "evil");
-    let resp = put(&app, &alice.token, "lib", &publish_body("lib", "1.0.1+evil", &tgz), None).await;
-    expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+    refused!(
+        &app,
+        put(&app, &alice.token, "lib", &publish_body("lib", "1.0.1+evil", &tgz), None).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request"
+    );
     // Control characters in a path never reach the database.
     for path in ["/li%00b", "/-/package/li%00b/dist-tags", "/api/v1/approvals/apr_%00"] {
-        let resp = app.http.get(app.url(path)).send().await.unwrap();
-        expect_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+        refused!(
+            &app,
+            app.http.get(app.url(path)).send().await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad_request"
+        );
     }
     assert_eq!(package_state(&app, "lib").await, before, "nothing changed");
 }

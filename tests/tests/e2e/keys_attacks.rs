@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use tapgate_server::webauthn::AttestationTrust;
 
 use crate::keys_support::*;
-use crate::support::{Backend, TestApp, backend_tests, expect_error};
+use crate::state_support::refused;
+use crate::support::{Backend, TestApp, backend_tests};
 
 backend_tests!(replayed_and_reused_ceremonies_are_refused, foreign_credentials_and_origins_are_refused);
 
@@ -21,20 +22,32 @@ async fn replayed_and_reused_ceremonies_are_refused(backend: Backend) {
     let other = SoftKey::new();
     let (c2, cred2) = registration_response(&app, &invite, &other).await;
     assert_eq!(finish_registration(&app, &invite, &c1, "k", &cred1).await.status(), StatusCode::CREATED);
-    let resp = finish_registration(&app, &invite, &c2, "k2", &cred2).await;
-    expect_error(resp, StatusCode::UNAUTHORIZED, "invalid_invite").await;
+    refused!(
+        &app,
+        finish_registration(&app, &invite, &c2, "k2", &cred2).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_invite"
+    );
     assert_eq!(key_count(&app, "alice").await, 1);
 
     // Finishing the same ceremony twice.
     let token = login(&app, "alice", &key).await;
-    let resp = finish_registration(&app, &token, &c1, "again", &cred1).await;
-    expect_error(resp, StatusCode::GONE, "ceremony_expired").await;
+    refused!(
+        &app,
+        finish_registration(&app, &token, &c1, "again", &cred1).await,
+        StatusCode::GONE,
+        "ceremony_expired"
+    );
 
     // A registration response replayed into a new ceremony.
     let resp = begin_registration(&app, &token).await;
     let begin: tapgate_shared::api::RegistrationChallenge = resp.json().await.unwrap();
-    let resp = finish_registration(&app, &token, &begin.ceremony, "replay", &cred2).await;
-    let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+    let msg = refused!(
+        &app,
+        finish_registration(&app, &token, &begin.ceremony, "replay", &cred2).await,
+        StatusCode::UNAUTHORIZED,
+        "webauthn_failed"
+    );
     assert!(msg.contains("different challenge"), "{msg}");
     assert_eq!(key_count(&app, "alice").await, 1);
 
@@ -42,19 +55,26 @@ async fn replayed_and_reused_ceremonies_are_refused(backend: Backend) {
     let begin = begin_login(&app, "alice").await;
     let cred = assertion(&app, &key, &begin).await;
     assert_eq!(finish_login(&app, &begin.ceremony, &cred).await.status(), StatusCode::CREATED);
-    let resp = finish_login(&app, &begin.ceremony, &cred).await;
-    expect_error(resp, StatusCode::GONE, "ceremony_expired").await;
+    refused!(&app, finish_login(&app, &begin.ceremony, &cred).await, StatusCode::GONE, "ceremony_expired");
     let fresh = begin_login(&app, "alice").await;
-    let resp = finish_login(&app, &fresh.ceremony, &cred).await;
-    let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+    let msg = refused!(
+        &app,
+        finish_login(&app, &fresh.ceremony, &cred).await,
+        StatusCode::UNAUTHORIZED,
+        "webauthn_failed"
+    );
     assert!(msg.contains("answer was not accepted"), "{msg}");
 
     // An expired ceremony (5 minutes).
     let begin = begin_login(&app, "alice").await;
     let cred = assertion(&app, &key, &begin).await;
     app.clock.advance(301);
-    let resp = finish_login(&app, &begin.ceremony, &cred).await;
-    let msg = expect_error(resp, StatusCode::GONE, "ceremony_expired").await;
+    let msg = refused!(
+        &app,
+        finish_login(&app, &begin.ceremony, &cred).await,
+        StatusCode::GONE,
+        "ceremony_expired"
+    );
     assert!(msg.contains("expired"), "{msg}");
     let tokens_before = app
         .store()
@@ -66,21 +86,29 @@ async fn replayed_and_reused_ceremonies_are_refused(backend: Backend) {
 
     // Malformed base64 and CBOR.
     let begin = begin_login(&app, "alice").await;
-    let resp = finish_login(
+    refused!(
         &app,
-        &begin.ceremony,
-        &json!({"id": "x", "rawId": "%%%", "type": "public-key",
+        finish_login(
+            &app,
+            &begin.ceremony,
+            &json!({"id": "x", "rawId": "%%%", "type": "public-key",
         "response": {"authenticatorData": "AA", "clientDataJSON": "AA", "signature": "AA"}}),
-    )
-    .await;
-    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_json").await;
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_json"
+    );
     let token = login(&app, "alice", &key).await;
     let resp = begin_registration(&app, &token).await;
     let begin: tapgate_shared::api::RegistrationChallenge = resp.json().await.unwrap();
     let mut bad = serde_json::to_value(registration_response(&app, &token, &SoftKey::new()).await.1).unwrap();
     bad["response"]["attestationObject"] = json!("bm90IGNib3I");
-    let resp = finish_registration(&app, &token, &begin.ceremony, "bad", &bad).await;
-    let msg = expect_error(resp, StatusCode::BAD_REQUEST, "webauthn_failed").await;
+    let msg = refused!(
+        &app,
+        finish_registration(&app, &token, &begin.ceremony, "bad", &bad).await,
+        StatusCode::BAD_REQUEST,
+        "webauthn_failed"
+    );
     assert!(msg.contains("malformed"), "{msg}");
     assert_eq!(key_count(&app, "alice").await, 1);
 }
@@ -103,29 +131,45 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
     let mut options = begin.public_key.clone();
     options.allow_credentials[0].id = bob_cred.clone();
     let cred = tapgate::ceremony::assert(&bob_key.choice, &options, &app.origin).await.unwrap();
-    let resp = finish_login(&app, &begin.ceremony, &cred).await;
-    let wrong_key_msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+    let wrong_key_msg = refused!(
+        &app,
+        finish_login(&app, &begin.ceremony, &cred).await,
+        StatusCode::UNAUTHORIZED,
+        "webauthn_failed"
+    );
     assert!(wrong_key_msg.contains("use a key enrolled for this account"), "{wrong_key_msg}");
 
     // Bob finishing an enrollment alice began (with her invite replaced by his token).
     let alice_token = login(&app, "alice", &alice_key).await;
     let bob_token = login(&app, "bob", &bob_key).await;
     let (ceremony, cred) = registration_response(&app, &alice_token, &SoftKey::new()).await;
-    let resp = finish_registration(&app, &bob_token, &ceremony, "x", &cred).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    refused!(
+        &app,
+        finish_registration(&app, &bob_token, &ceremony, "x", &cred).await,
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
 
     // A response made for another origin.
     let begin = begin_login(&app, "alice").await;
     let evil = app.origin.replace("localhost", "evil.localhost");
     let cred = tapgate::ceremony::assert(&alice_key.choice, &begin.public_key, &evil).await.unwrap();
-    let resp = finish_login(&app, &begin.ceremony, &cred).await;
-    let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+    let msg = refused!(
+        &app,
+        finish_login(&app, &begin.ceremony, &cred).await,
+        StatusCode::UNAUTHORIZED,
+        "webauthn_failed"
+    );
     assert_eq!(msg, wrong_key_msg, "sign-in failures all read alike");
     let resp = begin_registration(&app, &alice_token).await;
     let begin: tapgate_shared::api::RegistrationChallenge = resp.json().await.unwrap();
     let cred = tapgate::ceremony::register(&SoftKey::new().choice, &begin.public_key, &evil).await.unwrap();
-    let resp = finish_registration(&app, &alice_token, &begin.ceremony, "evil", &cred).await;
-    expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+    refused!(
+        &app,
+        finish_registration(&app, &alice_token, &begin.ceremony, "evil", &cred).await,
+        StatusCode::UNAUTHORIZED,
+        "webauthn_failed"
+    );
     assert_eq!(key_count(&app, "alice").await, 1);
 
     // No account enumeration: an unknown user gets the same shape, stably, and the same refusal.
@@ -203,8 +247,12 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
         .credential_id
         .clone();
     let cred = tapgate::ceremony::assert(&alice_key.choice, &options, &app.origin).await.unwrap();
-    let resp = finish_login(&app, &decoy.ceremony, &cred).await;
-    let unknown_msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+    let unknown_msg = refused!(
+        &app,
+        finish_login(&app, &decoy.ceremony, &cred).await,
+        StatusCode::UNAUTHORIZED,
+        "webauthn_failed"
+    );
     assert_eq!(unknown_msg, wrong_key_msg);
 
     // A malformed answer naming the offered credential: the same refusal for a real account
@@ -220,8 +268,12 @@ async fn foreign_credentials_and_origins_are_refused(backend: Backend) {
         .unwrap();
         cred.raw_id = begin.public_key.allow_credentials[0].id.clone();
         cred.response.authenticator_data = vec![1, 2, 3];
-        let resp = finish_login(&app, &begin.ceremony, &cred).await;
-        let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+        let msg = refused!(
+            &app,
+            finish_login(&app, &begin.ceremony, &cred).await,
+            StatusCode::UNAUTHORIZED,
+            "webauthn_failed"
+        );
         assert_eq!(msg, wrong_key_msg, "{username}");
     }
 }

@@ -5,6 +5,7 @@ use serde_json::json;
 use tapgate_shared::intent::sri_sha512;
 
 use crate::publish_support::*;
+use crate::state_support::refused;
 use crate::support::{Backend, TestApp, backend_tests, expect_error};
 
 backend_tests!(
@@ -30,33 +31,61 @@ async fn tickets_bind_to_the_exact_upload(backend: Backend) {
     let ticket = approve(&app, &info, &alice.key).await;
 
     // Same version, other bytes.
-    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &b), Some(&ticket.ticket)).await;
-    let msg = expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+    let msg = refused!(
+        &app,
+        put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &b), Some(&ticket.ticket)).await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     assert!(msg.contains("integrity"), "{msg}");
     // Other version.
     let c = tarball("pkg", "1.0.1", "x");
-    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.1", &c), Some(&ticket.ticket)).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+    refused!(
+        &app,
+        put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.1", &c), Some(&ticket.ticket)).await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     // The approved bytes under a manifest that lies about them.
     let mut lying = publish_body("pkg", "1.0.0", &b);
     lying["versions"]["1.0.0"]["dist"]["integrity"] = json!(sri_sha512(&a));
-    let resp = put(&app, &alice.token, "pkg", &lying, Some(&ticket.ticket)).await;
-    expect_error(resp, StatusCode::BAD_REQUEST, "integrity_mismatch").await;
+    refused!(
+        &app,
+        put(&app, &alice.token, "pkg", &lying, Some(&ticket.ticket)).await,
+        StatusCode::BAD_REQUEST,
+        "integrity_mismatch"
+    );
     // Another user's token with alice's ticket.
     let bob = maintainer(&app, "bob").await;
-    let resp = put(&app, &bob.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some(&ticket.ticket)).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+    refused!(
+        &app,
+        put(&app, &bob.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some(&ticket.ticket)).await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     // A made-up ticket and a guessed code.
-    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some("tg_tkt_forged")).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
-    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &b), Some(&ticket.code)).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+    refused!(
+        &app,
+        put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some("tg_tkt_forged")).await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
+    refused!(
+        &app,
+        put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &b), Some(&ticket.code)).await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     assert_unpublished(&app, "pkg", "1.0.0").await;
 
     // Expired ticket.
     app.clock.advance(301);
-    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some(&ticket.ticket)).await;
-    let msg = expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+    let msg = refused!(
+        &app,
+        put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.0", &a), Some(&ticket.ticket)).await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     assert!(msg.contains("expired"), "{msg}");
     assert_unpublished(&app, "pkg", "1.0.0").await;
 
@@ -73,8 +102,12 @@ async fn tickets_bind_to_the_exact_upload(backend: Backend) {
     let served: serde_json::Value = app.get_json("/pkg/1.0.0").await;
     assert!(served.get("dependencies").is_none() && served.get("scripts").is_none(), "{served}");
     assert_eq!(served["description"], "the reviewed code");
-    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.1", &c), Some(&ticket.ticket)).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "invalid_ticket").await;
+    refused!(
+        &app,
+        put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.1", &c), Some(&ticket.ticket)).await,
+        StatusCode::FORBIDDEN,
+        "invalid_ticket"
+    );
     assert_unpublished(&app, "pkg", "1.0.1").await;
 
     // Malformed documents.
@@ -135,24 +168,34 @@ async fn tickets_bind_to_the_exact_upload(backend: Backend) {
         (publish_body("pkg", "1.0.2", b"not a tarball"), StatusCode::BAD_REQUEST, "bad_request"),
     ];
     for (body, status, code) in cases {
-        let resp = put(&app, &alice.token, "pkg", &body, None).await;
-        expect_error(resp, status, code).await;
+        refused!(&app, put(&app, &alice.token, "pkg", &body, None).await, status, code);
     }
-    let resp = app
-        .http
-        .put(app.url("/pkg"))
-        .bearer_auth(&alice.token)
-        .header("content-type", "application/json")
-        .body("{oops")
-        .send()
-        .await
-        .unwrap();
-    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_json").await;
-    let resp = put(&app, &alice.token, "Bad Name", &good, None).await;
-    assert!(resp.status().is_client_error());
+    refused!(
+        &app,
+        app.http
+            .put(app.url("/pkg"))
+            .bearer_auth(&alice.token)
+            .header("content-type", "application/json")
+            .body("{oops")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_json"
+    );
+    refused!(
+        &app,
+        put(&app, &alice.token, "Bad Name", &good, None).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_name"
+    );
     let big = vec![7u8; 2 * 1024 * 1024];
-    let resp = put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.2", &big), None).await;
-    expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    refused!(
+        &app,
+        put(&app, &alice.token, "pkg", &publish_body("pkg", "1.0.2", &big), None).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large"
+    );
     assert_unpublished(&app, "pkg", "1.0.2").await;
 }
 
@@ -167,17 +210,24 @@ async fn approvals_refuse_foreign_replayed_and_late_taps(backend: Backend) {
 
     // bob is not a maintainer: he can neither request nor publish.
     let v2 = tarball("pkg", "2.0.0", "2");
-    let resp = app
-        .http
-        .post(app.url("/api/v1/approvals"))
-        .bearer_auth(&bob.token)
-        .json(&json!({"package": "pkg", "version": "2.0.0", "integrity": sri_sha512(&v2)}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
-    let resp = put(&app, &bob.token, "pkg", &publish_body("pkg", "2.0.0", &v2), None).await;
-    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    refused!(
+        &app,
+        app.http
+            .post(app.url("/api/v1/approvals"))
+            .bearer_auth(&bob.token)
+            .json(&json!({"package": "pkg", "version": "2.0.0", "integrity": sri_sha512(&v2)}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    refused!(
+        &app,
+        put(&app, &bob.token, "pkg", &publish_body("pkg", "2.0.0", &v2), None).await,
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
 
     // bob's key answering alice's intent.
     let info = create_approval(&app, &alice, "pkg", "2.0.0", &sri_sha512(&v2)).await;
@@ -186,13 +236,16 @@ async fn approvals_refuse_foreign_replayed_and_late_taps(backend: Backend) {
     let mut options = info.public_key.clone().unwrap();
     options.allow_credentials[0].id = bob_cred;
     let cred = tapgate::ceremony::assert(&bob.key.choice, &options, &app.origin).await.unwrap();
-    let resp = finish_approval(&app, &info.id, &cred).await;
-    expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+    refused!(&app, finish_approval(&app, &info.id, &cred).await, StatusCode::UNAUTHORIZED, "webauthn_failed");
     // Answers from keys the approval does not allow never void it: holding its URL is not
     // enough to cancel a maintainer's change.
     for _ in 0..6 {
-        let resp = finish_approval(&app, &info.id, &cred).await;
-        expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+        refused!(
+            &app,
+            finish_approval(&app, &info.id, &cred).await,
+            StatusCode::UNAUTHORIZED,
+            "webauthn_failed"
+        );
     }
     let still: serde_json::Value = app.get_json(&format!("/api/v1/approvals/{}", info.id)).await;
     assert_eq!(still["status"], "pending");
@@ -202,13 +255,16 @@ async fn approvals_refuse_foreign_replayed_and_late_taps(backend: Backend) {
     let cred = tapgate::ceremony::assert(&alice.key.choice, other.public_key.as_ref().unwrap(), &app.origin)
         .await
         .unwrap();
-    let resp = finish_approval(&app, &info.id, &cred).await;
-    let msg = expect_error(resp, StatusCode::UNAUTHORIZED, "webauthn_failed").await;
+    let msg = refused!(
+        &app,
+        finish_approval(&app, &info.id, &cred).await,
+        StatusCode::UNAUTHORIZED,
+        "webauthn_failed"
+    );
     assert!(msg.contains("different challenge"), "{msg}");
     // …and the genuine finish of `other` works once, then replays are refused.
     assert_eq!(finish_approval(&app, &other.id, &cred).await.status(), StatusCode::OK);
-    let resp = finish_approval(&app, &other.id, &cred).await;
-    expect_error(resp, StatusCode::CONFLICT, "conflict").await;
+    refused!(&app, finish_approval(&app, &other.id, &cred).await, StatusCode::CONFLICT, "conflict");
     let events = app.store().recent_events(10).await.unwrap();
     assert_eq!(
         events.iter().filter(|e| e.kind == "approval_failed").count(),
@@ -222,20 +278,23 @@ async fn approvals_refuse_foreign_replayed_and_late_taps(backend: Backend) {
         .await
         .unwrap();
     app.clock.advance(601);
-    let resp = finish_approval(&app, &late.id, &cred).await;
-    expect_error(resp, StatusCode::GONE, "approval_expired").await;
+    refused!(&app, finish_approval(&app, &late.id, &cred).await, StatusCode::GONE, "approval_expired");
 
     // Five failed taps void an approval.
     let voided = create_approval(&app, &alice, "pkg", "2.0.2", &sri_sha512(b"z")).await;
     for _ in 0..5 {
-        let resp = finish_approval(&app, &voided.id, &cred).await;
-        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        // These failures lock the package (a change the lockout tests check).
+        expect_error(
+            finish_approval(&app, &voided.id, &cred).await,
+            StatusCode::UNAUTHORIZED,
+            "webauthn_failed",
+        )
+        .await;
     }
     let good = tapgate::ceremony::assert(&alice.key.choice, voided.public_key.as_ref().unwrap(), &app.origin)
         .await
         .unwrap();
-    let resp = finish_approval(&app, &voided.id, &good).await;
-    expect_error(resp, StatusCode::GONE, "approval_expired").await;
+    refused!(&app, finish_approval(&app, &voided.id, &good).await, StatusCode::GONE, "approval_expired");
     assert_unpublished(&app, "pkg", "2.0.0").await;
 }
 
@@ -273,15 +332,18 @@ async fn policy_none_publishes_with_a_token_and_admins_set_policies() {
     let app = TestApp::new(Backend::Sqlite).await.unwrap();
     let root = crate::gate_support::admin(&app, "root").await;
     let alice = maintainer(&app, "alice").await;
-    let resp = app
-        .http
-        .put(app.url("/api/v1/packages/open-pkg/policy"))
-        .bearer_auth(&alice.token)
-        .json(&json!({"second_factor": "none"}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    refused!(
+        &app,
+        app.http
+            .put(app.url("/api/v1/packages/open-pkg/policy"))
+            .bearer_auth(&alice.token)
+            .json(&json!({"second_factor": "none"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
     // The administrator's token identifies; the administrator's own tap approves.
     let body = json!({"second_factor": "none"});
     let (info, resp) = crate::gate_support::with_tap(
@@ -296,19 +358,26 @@ async fn policy_none_publishes_with_a_token_and_admins_set_policies() {
     assert_eq!(info.action, "policy-set");
     assert!(info.description.contains(r#"to {"second_factor":"none"}"#), "{}", info.description);
     assert_eq!(resp.status(), StatusCode::OK);
-    let resp = app
-        .http
-        .put(app.url("/api/v1/packages/open-pkg/policy"))
-        .bearer_auth(&root.token)
-        .json(&json!({"second_factor": "sms"}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_json").await;
+    refused!(
+        &app,
+        app.http
+            .put(app.url("/api/v1/packages/open-pkg/policy"))
+            .bearer_auth(&root.token)
+            .json(&json!({"second_factor": "sms"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_json"
+    );
     // The name is reserved now: nobody claims it by publishing first.
     let tgz = tarball("open-pkg", "1.0.0", "o");
-    let resp = put(&app, &alice.token, "open-pkg", &publish_body("open-pkg", "1.0.0", &tgz), None).await;
-    let msg = expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let msg = refused!(
+        &app,
+        put(&app, &alice.token, "open-pkg", &publish_body("open-pkg", "1.0.0", &tgz), None).await,
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
     assert!(msg.contains("reserved"), "{msg}");
     // The administrator gives it to alice (with a tap); under policy none her token publishes.
     let (_, resp) = crate::gate_support::with_tap(
@@ -336,13 +405,17 @@ async fn policy_none_publishes_with_a_token_and_admins_set_policies() {
             &[tapgate_shared::api::Scope::Read],
         )
         .await;
-    let resp = put(
+    refused!(
         &app,
-        &reader,
-        "open-pkg",
-        &publish_body("open-pkg", "1.0.1", &tarball("open-pkg", "1.0.1", "r")),
-        None,
-    )
-    .await;
-    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+        put(
+            &app,
+            &reader,
+            "open-pkg",
+            &publish_body("open-pkg", "1.0.1", &tarball("open-pkg", "1.0.1", "r")),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
 }
