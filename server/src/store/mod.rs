@@ -28,6 +28,7 @@ pub mod server_secrets;
 pub mod signing_keys;
 pub mod subscriptions;
 pub mod tokens;
+pub mod upstream;
 pub mod users;
 
 use std::str::FromStr;

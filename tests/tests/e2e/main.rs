@@ -50,4 +50,6 @@ mod tar_builder;
 mod tarball_differential;
 mod trust_anchors;
 mod trust_support;
+mod upstream;
+mod upstream_support;
 mod verify_keyring;

@@ -111,6 +111,7 @@ impl TestApp {
             rate_limits: Default::default(),
             trusted_proxies: Vec::new(),
             notify: Default::default(),
+            upstream: None,
         };
         configure(&mut config);
         let rp = RelyingParty::new(&config.origin, trust).expect("relying party");
