@@ -37,6 +37,7 @@ mod npm_client;
 mod npm_critical;
 mod npm_writes;
 mod observe;
+mod other_clients;
 mod packument_memory;
 mod publish;
 mod publish_attacks;

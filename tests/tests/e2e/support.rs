@@ -204,3 +204,11 @@ pub async fn expect_error(resp: reqwest::Response, status: StatusCode, code: &st
     assert!(message.len() > 10, "the message should be a sentence: {message:?}");
     message
 }
+
+/// Whether npm and npx are present (a loud skip, or a failure when tools are required).
+pub fn npm_tools() -> bool {
+    tapgate_tests::tools::available(
+        "yarn/pnpm install test",
+        &[("npm", &["--version"]), ("npx", &["--version"])],
+    )
+}
