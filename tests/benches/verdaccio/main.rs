@@ -37,7 +37,7 @@ fn tarball(name: &str, version: &str) -> Vec<u8> {
     let mut payload = vec![0u8; 10 * 1024];
     rand::rng().fill_bytes(&mut payload);
     let manifest = json!({ "name": name, "version": version, "description": "bench package",
-        "dependencies": {"left-pad": "^1.0.0"}, "scripts": {"test": "true"} })
+        "scripts": {"test": "true"} })
     .to_string();
     let mut builder = tar::Builder::new(Vec::new());
     for (path, data) in
@@ -59,7 +59,7 @@ fn publish_body(name: &str, version: &str, tgz: &[u8]) -> Value {
     json!({
         "_id": name, "name": name, "dist-tags": {"latest": version},
         "versions": {version: {"name": name, "version": version, "description": "bench package",
-            "dependencies": {"left-pad": "^1.0.0"}, "_id": format!("{name}@{version}"),
+            "_id": format!("{name}@{version}"),
             "dist": {"integrity": sri_sha512(tgz), "shasum": hex::encode(sha1::Sha1::digest(tgz)),
                      "tarball": format!("http://localhost/{name}/-/{file}")}}},
         "_attachments": {file: {"content_type": "application/octet-stream",
