@@ -4,6 +4,7 @@
 pub mod limits;
 pub mod notify;
 mod trust;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -134,6 +135,8 @@ pub struct ServeArgs {
     pub trusted_proxies: Vec<String>,
     #[command(flatten)]
     pub notify: Box<notify::NotifyArgs>,
+    #[command(flatten)]
+    pub upstream: Box<upstream::UpstreamArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +208,8 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     /// Email, webhooks and delivery retries.
     pub notify: Option<notify::NotifyFile>,
+    /// The upstream proxy.
+    pub upstream: Option<upstream::UpstreamFile>,
 }
 
 /// Resolved settings.
@@ -232,6 +237,7 @@ pub struct Settings {
     pub rate_limits: crate::limits::RateLimits,
     pub trusted_proxies: Vec<crate::observe::IpRange>,
     pub notify: crate::notify::NotifyConfig,
+    pub upstream: Option<crate::upstream::UpstreamConfig>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -254,6 +260,7 @@ impl std::fmt::Debug for Settings {
             .field("rate_limits", &self.rate_limits)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("notify", &self.notify)
+            .field("upstream", &self.upstream)
             .finish()
     }
 }
@@ -334,7 +341,9 @@ impl Settings {
             .map(|p| crate::observe::IpRange::parse(p).map_err(|e| format!("invalid --trusted-proxy: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
         let notify = notify::resolve(&serve.notify, file.notify.unwrap_or_default())?;
+        let upstream = upstream::resolve(&serve.upstream, file.upstream.unwrap_or_default())?;
         Ok(Settings {
+            upstream,
             notify,
             trusted_proxies,
             approval_ttl_seconds: i64::from(approval_ttl_minutes) * 60,

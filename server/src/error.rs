@@ -68,6 +68,20 @@ impl ApiError {
     }
 }
 
+impl From<crate::upstream::UpstreamError> for ApiError {
+    fn from(err: crate::upstream::UpstreamError) -> Self {
+        use crate::upstream::UpstreamError as E;
+        match err {
+            E::NotFound(m) => Self::new(StatusCode::NOT_FOUND, ErrorCode::PackageNotFound, m),
+            E::Unavailable(m) => Self::new(StatusCode::BAD_GATEWAY, ErrorCode::UpstreamUnavailable, m),
+            E::Invalid(m) => Self::new(StatusCode::BAD_GATEWAY, ErrorCode::UpstreamInvalid, m),
+            E::IntegrityMismatch(m) => {
+                Self::new(StatusCode::BAD_GATEWAY, ErrorCode::UpstreamIntegrityMismatch, m)
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {

@@ -35,6 +35,7 @@ pub mod signing;
 pub mod state;
 pub mod store;
 pub mod throttle;
+pub mod upstream;
 pub mod webauthn;
 
 use std::future::Future;

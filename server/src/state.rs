@@ -16,6 +16,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<AppConfig>,
     pub rp: Arc<RelyingParty>,
+    /// Serialized packuments, by package revision.
+    pub packuments: Arc<crate::publish::cache::PackumentCache>,
 }
 
 /// The parts of the configuration handlers need.
@@ -38,6 +40,8 @@ pub struct AppConfig {
     pub trusted_proxies: Vec<crate::observe::IpRange>,
     /// How notifications are delivered.
     pub notify: crate::notify::NotifyConfig,
+    /// The registry names this one does not hold are read from (`--upstream`), if any.
+    pub upstream: Option<Arc<crate::upstream::Upstream>>,
 }
 
 impl AppConfig {
@@ -49,7 +53,9 @@ impl AppConfig {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: AppConfig, rp: RelyingParty) -> Self {
-        Self { store, clock, config: Arc::new(config), rp: Arc::new(rp) }
+        let packuments =
+            Arc::new(crate::publish::cache::PackumentCache::new(crate::publish::cache::DEFAULT_BYTES));
+        Self { store, clock, config: Arc::new(config), rp: Arc::new(rp), packuments }
     }
 
     pub fn now(&self) -> i64 {

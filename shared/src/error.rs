@@ -72,6 +72,12 @@ pub enum ErrorCode {
     TooManyStages,
     /// A dependency of the server (the database) is unavailable.
     Unavailable,
+    /// The upstream registry (`--upstream`) cannot be reached, timed out, or failed.
+    UpstreamUnavailable,
+    /// The upstream registry's answer is malformed, too large, or about another package.
+    UpstreamInvalid,
+    /// An upstream tarball's SHA-512 differs from the `dist.integrity` the upstream declares.
+    UpstreamIntegrityMismatch,
     /// Too many requests.
     RateLimited,
     /// The request took longer than the server allows (a stalled or very slow upload).
@@ -115,6 +121,9 @@ impl ErrorCode {
             Self::StageClosed => "stage_closed",
             Self::TooManyStages => "too_many_stages",
             Self::Unavailable => "unavailable",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamInvalid => "upstream_invalid",
+            Self::UpstreamIntegrityMismatch => "upstream_integrity_mismatch",
             Self::RateLimited => "rate_limited",
             Self::RequestTimeout => "request_timeout",
             Self::Internal => "internal",

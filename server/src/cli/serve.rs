@@ -38,6 +38,10 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
         rate_limits: settings.rate_limits.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
         notify: settings.notify.clone(),
+        upstream: match settings.upstream.clone() {
+            Some(c) => Some(Arc::new(crate::upstream::Upstream::new(c).map_err(Fatal)?)),
+            None => None,
+        },
     };
     let rp = RelyingParty::new(&origin, trust)?;
     tracing::info!(

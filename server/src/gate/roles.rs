@@ -5,6 +5,8 @@
 //! - Anyone may claim a name nobody holds by publishing it, unless it is scoped: `@alice/…`
 //!   belongs to the user alice, other scopes to the users an administrator gave them.
 //! - A name that exists without maintainers was reserved by the operator: nobody claims it.
+//! - A name this registry served from its upstream is not claimed by publishing either: an
+//!   administrator reserves it for its owner (dependency confusion the other way round).
 //! - Administrators may change a package's maintainers and policy, always with their own tap.
 
 use super::{GateError, PolicyInForce, Role};
@@ -58,6 +60,9 @@ pub async fn role_for(
             return Err(GateError::NotFound(format!("package {package:?} is not in this registry")));
         }
         check_scope(state, actor, package).await?;
+        if state.store.upstream_name_served(package).await? {
+            return Err(GateError::Forbidden(crate::upstream::claim_refusal(package)));
+        }
         return Ok(Role::Claimant);
     }
     if maintainers.is_empty() {

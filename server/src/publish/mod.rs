@@ -2,6 +2,7 @@
 //! packument served back. The gate itself is in [`crate::gate`]; the publish change in
 //! [`crate::changes::publish`].
 
+pub mod cache;
 pub mod diff;
 pub mod packument;
 pub mod served;

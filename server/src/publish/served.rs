@@ -74,7 +74,7 @@ pub fn abbreviate(manifest: &Value) -> Value {
 }
 
 /// Which packument a client asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Form {
     Full,
     /// `Accept: application/vnd.npm.install-v1+json`.

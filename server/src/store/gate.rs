@@ -230,11 +230,11 @@ macro_rules! enforce_guard {
 pub(crate) use enforce_guard;
 
 /// Marks `$package` modified at `$now` inside the change's transaction `$tx`: every committed
-/// change to what installers receive does this, so `time.modified` and the packument's
-/// validators move with it.
+/// change to what installers receive does this, so `time.modified`, the packument's validators
+/// and its revision (the key of its serialized copies) move with it.
 macro_rules! touch_package {
     ($tx:expr, $package:expr, $now:expr) => {
-        sqlx::query("UPDATE packages SET modified_at = $1 WHERE name = $2")
+        sqlx::query("UPDATE packages SET modified_at = $1, revision = revision + 1 WHERE name = $2")
             .bind($now)
             .bind($package)
             .execute(&mut *$tx)

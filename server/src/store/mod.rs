@@ -29,6 +29,7 @@ pub mod signing_keys;
 pub mod stages;
 pub mod subscriptions;
 pub mod tokens;
+pub mod upstream;
 pub mod users;
 
 use std::str::FromStr;

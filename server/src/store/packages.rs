@@ -15,6 +15,8 @@ pub struct PackageRow {
     pub policy: String,
     pub created_at: UnixSeconds,
     pub modified_at: UnixSeconds,
+    /// Incremented by every committed change to what installers receive.
+    pub revision: i64,
 }
 
 /// A published version without its tarball bytes. Unpublished versions keep their row (the
@@ -67,7 +69,7 @@ pub struct PublishRecord<'a> {
 
 impl Store {
     pub async fn package(&self, name: &str) -> StoreResult<Option<PackageRow>> {
-        let sql = "SELECT name, policy, created_at, modified_at FROM packages WHERE name = $1";
+        let sql = "SELECT name, policy, created_at, modified_at, revision FROM packages WHERE name = $1";
         dispatch!(self, pool => Ok(sqlx::query_as::<_, PackageRow>(sql).bind(name).fetch_optional(pool).await?))
     }
 
@@ -153,6 +155,15 @@ impl Store {
                 return Err(CommitError::PolicyChanged);
             }
             if created == 1 {
+                // A name served from the upstream is not claimed by a first publish (the gate
+                // refused it; this holds when the proxy served it meanwhile).
+                let proxied: Option<(String,)> = sqlx::query_as("SELECT name FROM upstream_names WHERE name = $1")
+                    .bind(p.package)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if proxied.is_some() {
+                    return Err(CommitError::Stale(crate::upstream::claim_refusal(p.package)));
+                }
                 sqlx::query("INSERT INTO package_maintainers (package, user_id, added_at) VALUES ($1, $2, $3)")
                     .bind(p.package)
                     .bind(g.actor)

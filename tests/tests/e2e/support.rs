@@ -111,6 +111,7 @@ impl TestApp {
             rate_limits: Default::default(),
             trusted_proxies: Vec::new(),
             notify: Default::default(),
+            upstream: None,
         };
         configure(&mut config);
         let rp = RelyingParty::new(&config.origin, trust).expect("relying party");
@@ -202,4 +203,12 @@ pub async fn expect_error(resp: reqwest::Response, status: StatusCode, code: &st
     let message = body["error"]["message"].as_str().expect("message").to_string();
     assert!(message.len() > 10, "the message should be a sentence: {message:?}");
     message
+}
+
+/// Whether npm and npx are present (a loud skip, or a failure when tools are required).
+pub fn npm_tools() -> bool {
+    tapgate_tests::tools::available(
+        "yarn/pnpm install test",
+        &[("npm", &["--version"]), ("npx", &["--version"])],
+    )
 }

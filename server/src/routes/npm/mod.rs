@@ -7,6 +7,7 @@ pub mod login;
 pub mod misc;
 pub mod owners;
 pub mod packages;
+mod proxy;
 pub mod publish;
 pub mod stage;
 pub mod tokens;
