@@ -43,6 +43,7 @@ mod publish_attacks;
 mod publish_details;
 mod publish_support;
 mod read_path;
+mod server_admin;
 mod server_process;
 mod store;
 mod store_gate;
