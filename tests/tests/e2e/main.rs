@@ -11,6 +11,7 @@ mod support;
 mod api;
 mod audit;
 mod browser;
+mod browser_audit;
 mod cli_client;
 mod cli_keys;
 mod cli_publish;
