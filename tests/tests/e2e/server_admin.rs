@@ -370,3 +370,51 @@ async fn wait_for_mail(smtp: &SmtpReceiver, to: &str, count: usize) -> Vec<crate
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A change a key approved before an operator revoked it does not commit: the ticket from that
+/// tap is refused, and nothing is published.
+#[test]
+fn a_revoked_keys_approval_no_longer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServerProcess::start(&data, &ServeOptions::default());
+    let registry = server.origin.clone();
+    let key = crate::cli_publish::cli_user(&data, &registry, dir.path(), "carol");
+    let cfg = dir.path().join("carol");
+    let token = std::fs::read_to_string(cfg.join("credentials.json")).unwrap();
+    let token = json_of(&token)["registries"][&registry]["token"].as_str().unwrap().to_string();
+    let tgz = crate::publish_details::package_tgz(
+        &json!({ "name": "gadget", "version": "1.0.0" }),
+        &[("index.js".into(), "1\n".into())],
+    );
+    let body = crate::publish_support::publish_body("gadget", "1.0.0", &tgz);
+    let http = reqwest::blocking::Client::new();
+    let resp = http.put(server.url("/gadget")).bearer_auth(&token).json(&body).send().unwrap();
+    assert_eq!(resp.status(), 401);
+    let challenge: Value = resp.json().unwrap();
+    let auth_url = challenge["authUrl"].as_str().unwrap();
+    let args =
+        ["--server", registry.as_str(), "--authenticator", key.as_str(), "approve", auth_url, "--json"];
+    let (status, out, err) = tapgate_cli(&cfg, &args, &[]);
+    assert!(status.success(), "{err}");
+    let code = json_of(&out)["code"].as_str().unwrap().to_string();
+
+    let (_, out, _) = server_cli(&data, None, &["key", "list", "carol", "--json"]);
+    let key_id = json_of(&out)[0]["id"].as_str().unwrap().to_string();
+    let (status, _, err) = server_cli(&data, None, &["key", "revoke", "carol", &key_id]);
+    assert!(status.success(), "{err}");
+
+    let resp = http
+        .put(server.url("/gadget"))
+        .bearer_auth(&token)
+        .header("npm-otp", &code)
+        .json(&body)
+        .send()
+        .unwrap();
+    let status = resp.status();
+    let refusal: Value = resp.json().unwrap();
+    assert!(status.is_client_error(), "{status} {refusal}");
+    assert_eq!(refusal["error"]["code"], "invalid_ticket", "{refusal}");
+    assert!(refusal["error"]["message"].as_str().unwrap().contains("suspended"), "{refusal}");
+    assert_eq!(http.get(server.url("/gadget")).send().unwrap().status(), 404, "nothing was published");
+}
