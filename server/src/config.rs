@@ -39,6 +39,10 @@ pub struct GlobalArgs {
     /// relying-party id [default: http://localhost:PORT]
     #[arg(long, env = "TAPGATE_ORIGIN", global = true)]
     pub origin: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]; admin commands read it too, for the
+    /// origin their links use when --origin is not set.
+    #[arg(long, env = "TAPGATE_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
     /// Log lines as `text` (for people) or `json` (one object per line, for log shippers)
     #[arg(long, env = "TAPGATE_LOG_FORMAT", global = true, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -50,10 +54,13 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage user accounts.
     #[command(subcommand)]
-    User(UserCommand),
-    /// Issue API tokens.
+    User(crate::cli::user::UserCommand),
+    /// Issue, list and revoke API tokens.
     #[command(subcommand)]
-    Token(TokenCommand),
+    Token(crate::cli::token::TokenCommand),
+    /// A user's security keys: list them, revoke a lost or stolen one.
+    #[command(subcommand)]
+    Key(crate::cli::key::KeyCommand),
     /// Give scopes (`@acme`) to users: only a scope's owners publish new packages in it.
     #[command(subcommand)]
     Scope(crate::cli::names::ScopeCommand),
@@ -91,9 +98,6 @@ pub enum OutboxCommand {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8080]
-    #[arg(long, env = "TAPGATE_LISTEN")]
-    pub listen: Option<SocketAddr>,
     /// Largest accepted JSON request body, in bytes [default: 1048576]
     #[arg(long, env = "TAPGATE_MAX_JSON_BYTES")]
     pub max_json_bytes: Option<usize>,
@@ -139,53 +143,6 @@ pub struct ServeArgs {
     pub upstream: Box<upstream::UpstreamArgs>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create a user and print a single-use invite URL (valid 7 days) to enroll their first key.
-    Add {
-        /// Username: lowercase letters, digits, '-', '_' and '.'; 1 to 64 characters.
-        name: String,
-        /// Make the user an administrator.
-        #[arg(long)]
-        admin: bool,
-        /// Print {"user", "invite_url", "invite_token"} as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Issue a new invite for an existing user (e.g. one who lost every key).
-    Invite {
-        name: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// List users.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Disable a user: their tokens are revoked and they can no longer sign in.
-    Disable { name: String },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Issue an API token for a user and print it (shown once).
-    Issue {
-        name: String,
-        /// Scopes: read, publish, admin (repeat or comma-separate).
-        #[arg(long, value_delimiter = ',', default_value = "read,publish")]
-        scope: Vec<String>,
-        /// Lifetime in days; no expiry when omitted.
-        #[arg(long)]
-        expires_days: Option<u32>,
-        /// A label to recognise the token by.
-        #[arg(long, default_value = "cli")]
-        label: String,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
 /// The TOML configuration file. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,6 +173,8 @@ pub struct FileConfig {
 #[derive(Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Whether `listen` was configured (flag, environment or file) rather than the default.
+    pub listen_configured: bool,
     pub data_dir: PathBuf,
     pub database_url: String,
     /// `None` until the listener is bound, when it defaults to `http://localhost:PORT`.
@@ -280,7 +239,8 @@ impl Settings {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let listen = match serve.listen.or(file.listen) {
+        let listen_configured = global.listen.is_some() || file.listen.is_some();
+        let listen = match global.listen.or(file.listen) {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse().map_err(|e| format!("bad default listen address: {e}"))?,
         };
@@ -352,6 +312,7 @@ impl Settings {
             default_policy,
             max_tarball_bytes,
             listen,
+            listen_configured,
             data_dir,
             database_url,
             origin,
@@ -420,11 +381,11 @@ mod tests {
         assert_eq!(s.origin.as_ref().map(Url::as_str), Some("https://reg.example/"));
         assert!(s.database_url.ends_with("tapgate-data/tapgate.db"));
 
-        let serve = ServeArgs {
+        let flagged = GlobalArgs {
             listen: Some("127.0.0.1:9001".parse().unwrap_or_else(|e| panic!("{e}"))),
-            ..Default::default()
+            ..global.clone()
         };
-        let s = Settings::resolve(&global, &serve).unwrap_or_else(|e| panic!("{e}"));
+        let s = Settings::resolve(&flagged, &ServeArgs::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.listen.port(), 9001);
         assert_eq!(s.approval_ttl_seconds, 600, "ten minutes unless configured");
         let serve = ServeArgs { approval_ttl_minutes: Some(0), ..Default::default() };

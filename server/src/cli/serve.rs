@@ -43,6 +43,12 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
             None => None,
         },
     };
+    if super::origin_is_ip(&origin) {
+        tracing::warn!(origin = %origin, "{}", super::ip_origin_warning(&origin));
+    }
+    store
+        .record_served_origin(origin.as_str().trim_end_matches('/'), crate::clock::Clock::now(&SystemClock))
+        .await?;
     let rp = RelyingParty::new(&origin, trust)?;
     tracing::info!(
         rp_id = %rp.rp_id,

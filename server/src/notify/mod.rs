@@ -8,6 +8,7 @@
 
 pub mod email;
 pub mod events;
+pub mod operator;
 pub mod settings;
 pub mod webhook;
 pub mod worker;

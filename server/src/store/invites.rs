@@ -16,10 +16,18 @@ pub struct Invite {
 }
 
 impl Store {
-    /// Issues an invite for `user_id`, returning the secret (shown once).
+    /// Issues an invite for `user_id`, voiding their older unused ones; returns the secret
+    /// (shown once).
     pub async fn create_invite(&self, user_id: &str, now: UnixSeconds) -> StoreResult<String> {
         let secret = secrets::generate(SecretKind::Invite);
         dispatch!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // A new invite voids the user's older unused ones: only the latest link enrolls.
+            sqlx::query("UPDATE invites SET expires_at = $1 WHERE user_id = $2 AND used_at IS NULL AND expires_at > $1")
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO invites (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
             )
@@ -27,8 +35,9 @@ impl Store {
             .bind(user_id)
             .bind(now)
             .bind(now + INVITE_TTL_SECONDS)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
         });
         Ok(secret.plaintext)
     }

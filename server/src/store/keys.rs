@@ -234,4 +234,38 @@ impl Store {
         });
         Ok(())
     }
+
+    /// Suspends `key_id` of `user_id` for good on an operator's word (a lost or stolen key),
+    /// writing `effects` (the user's notice, the audit entry) in the same transaction.
+    /// Returns false if the user has no such key that is not suspended already.
+    pub async fn revoke_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        reason: &str,
+        effects: &super::effects::Effects,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        dispatch!(self, pool => {
+            let mut tx = pool.begin_with(begin_write(pool)).await?;
+            let _ = sqlx::query(lock_user(pool)).bind(user_id).fetch_optional(&mut *tx).await?;
+            let updated = sqlx::query(
+                "UPDATE security_keys SET suspended_at = $1, suspended_reason = $2 \
+                 WHERE id = $3 AND user_id = $4 AND suspended_at IS NULL",
+            )
+            .bind(now)
+            .bind(reason)
+            .bind(key_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                return Ok(false);
+            }
+            super::effects::write_effects!(pool, tx, Some(effects), now);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
 }

@@ -24,9 +24,11 @@ pub mod npm_logins;
 pub mod outbox;
 pub mod packages;
 pub mod pending;
+pub mod served_origin;
 pub mod server_secrets;
 pub mod signing_keys;
 pub mod stages;
+mod sqlite_file;
 pub mod subscriptions;
 pub mod tokens;
 pub mod upstream;
@@ -120,12 +122,32 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://…` or `postgres://…`) and applies pending migrations.
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and applies pending migrations; a
+    /// SQLite file is created if missing, readable by its owner only (as are its `-wal` and
+    /// `-shm` files, which SQLite creates with the database file's mode).
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::open(url, true).await
+    }
+
+    /// Like [`Store::connect`], but never creates a database: a missing SQLite file, or a
+    /// database without tapgate's tables, is a [`StoreError::Config`] saying so. For the admin
+    /// commands, which must work on the server's database or not at all.
+    pub async fn open_existing(url: &str) -> StoreResult<Self> {
+        Self::open(url, false).await
+    }
+
+    async fn open(url: &str, create: bool) -> StoreResult<Self> {
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Config(format!("invalid SQLite database URL: {e}")))?
-                .create_if_missing(true)
+                .map_err(|e| StoreError::Config(format!("invalid SQLite database URL: {e}")))?;
+            let file = options.get_filename().to_path_buf();
+            if create {
+                sqlite_file::create_private(&file)?;
+            } else if !sqlite_file::is_memory(&file) && !file.is_file() {
+                return Err(StoreError::Config(format!("there is no database file {}", file.display())));
+            }
+            let options = options
+                .create_if_missing(create)
                 // Durability: in WAL mode `synchronous = FULL` syncs the log at every commit,
                 // so a write acknowledged to a client survives a power loss (NORMAL would only
                 // keep the database consistent, and could lose the last commits). The crash test
@@ -163,8 +185,31 @@ impl Store {
             )));
         };
         let store = Store { pool };
+        if !create && !store.has_schema().await? {
+            return Err(StoreError::Config(format!(
+                "the database at {} has no tapgate tables (no server has run on it)",
+                redact_url(url)
+            )));
+        }
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Whether tapgate's migrations ever ran on this database.
+    async fn has_schema(&self) -> StoreResult<bool> {
+        let found: Option<(i64,)> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_as("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_as("SELECT 1::BIGINT FROM pg_tables WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'")
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(found.is_some())
     }
 
     async fn migrate(&self) -> StoreResult<()> {

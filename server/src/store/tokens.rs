@@ -266,6 +266,17 @@ impl Store {
         rows.into_iter().map(TokenRecord::try_from).collect()
     }
 
+    /// Every user's tokens that are neither revoked nor expired, for the admin CLI.
+    pub async fn list_all_tokens(&self, now: UnixSeconds) -> StoreResult<Vec<TokenRecord>> {
+        let sql = "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at FROM api_tokens \
+                   WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) \
+                   ORDER BY created_at, id";
+        let rows = dispatch!(self, pool => {
+            sqlx::query_as::<_, TokenRow>(sql).bind(now).fetch_all(pool).await?
+        });
+        rows.into_iter().map(TokenRecord::try_from).collect()
+    }
+
     /// The id of the live token whose secret is `token`, if it belongs to `user_id`.
     pub async fn token_id_of_secret(&self, token: &str, user_id: &str) -> StoreResult<Option<String>> {
         if !secrets::has_prefix(token, SecretKind::ApiToken) {

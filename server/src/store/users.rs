@@ -102,4 +102,17 @@ impl Store {
             Ok(updated == 1)
         })
     }
+
+    /// Enables a disabled user again (their revoked tokens stay revoked). Returns false if there
+    /// is no such user.
+    pub async fn enable_user(&self, name: &str) -> StoreResult<bool> {
+        let updated = dispatch!(self, pool => {
+            sqlx::query("UPDATE users SET disabled = FALSE WHERE name = $1")
+                .bind(name)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(updated == 1)
+    }
 }

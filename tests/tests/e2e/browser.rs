@@ -16,7 +16,7 @@ use crate::cli_publish::package_dir;
 use crate::npm_client::assert_installs;
 use crate::publish_details::package_tgz;
 
-fn screenshot(browser: &mut Browser, name: &str) {
+pub fn screenshot(browser: &mut Browser, name: &str) {
     let dir = tapgate_tests::bins::target_dir().join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     browser.cmd(json!({ "screenshot": dir.join(format!("{name}.png")).display().to_string() }));

@@ -192,6 +192,8 @@ async fn npm_publishes_with_a_deploy_key_and_tapgate_verifies_the_chain(backend:
 fn the_operator_rotates_the_signing_key() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // Admin commands work on a database the server made.
+    let server = tapgate_tests::process::ServerProcess::start(&data, &Default::default());
     let (status, out, err) =
         tapgate_tests::process::server_cli(&data, None, &["signing-key", "list", "--json"]);
     assert!(status.success(), "{err}");
@@ -209,4 +211,5 @@ fn the_operator_rotates_the_signing_key() {
     assert!(old["not_after"].is_i64(), "{old}");
     let new = keys.iter().find(|k| k["kid"] == rotated["kid"]).unwrap();
     assert!(new["not_after"].is_null(), "{new}");
+    drop(server);
 }

@@ -1,6 +1,6 @@
 //! The HTML pages: enrollment, sign-in (also for `npm login`), key management, approvals, the
-//! approvals and staged releases waiting on a maintainer's packages. Plain HTML with a
-//! little JavaScript served from `/static/`, no build step. A strict Content-Security-Policy
+//! approvals and staged releases waiting on a maintainer's packages, and a package's audit log.
+//! Plain HTML with a little JavaScript served from `/static/`, no build step. A strict Content-Security-Policy
 //! allows only this origin's scripts, and `Referrer-Policy: no-referrer` keeps invite tokens in
 //! URLs from leaking to other sites.
 
@@ -20,6 +20,7 @@ const APPROVE: &str = include_str!("assets/approve.html");
 const PENDING: &str = include_str!("assets/pending.html");
 const ADMIN: &str = include_str!("assets/admin.html");
 const STAGE: &str = include_str!("assets/stage.html");
+const AUDIT: &str = include_str!("assets/audit.html");
 
 /// Static files: name → (content type, body).
 const STATIC: &[(&str, &str, &str)] = &[
@@ -32,6 +33,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("stage.js", "text/javascript; charset=utf-8", include_str!("assets/stage.js")),
     ("pending.js", "text/javascript; charset=utf-8", include_str!("assets/pending.js")),
     ("admin.js", "text/javascript; charset=utf-8", include_str!("assets/admin.js")),
+    ("audit.js", "text/javascript; charset=utf-8", include_str!("assets/audit.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("assets/style.css")),
 ];
 
@@ -46,6 +48,8 @@ pub fn routes() -> Router<AppState> {
         .route("/pending", get(|| async { html(PENDING) }))
         .route("/stage/{id}", get(|| async { html(STAGE) }))
         .route("/admin", get(|| async { html(ADMIN) }))
+        // `/audit/left-pad`, `/audit/@acme/tools`: the page reads the name from its address.
+        .route("/audit/{*name}", get(|| async { html(AUDIT) }))
         .route("/static/{file}", get(asset))
 }
 

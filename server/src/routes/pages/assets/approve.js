@@ -27,6 +27,12 @@
     }
     show('description', info.description);
     show('package', info.package);
+    if (!/^key-/.test(info.action || '')) {
+      // Key changes are the account's, not a package's: they have no package log.
+      const audit = document.getElementById('audit-link');
+      audit.href = '/audit/' + info.package.split('/').map(encodeURIComponent).join('/');
+      audit.classList.remove('hidden');
+    }
     show('version', info.version);
     show('integrity', info.integrity);
     show('integrity-short', npmIntegrity(info.integrity));

@@ -38,7 +38,14 @@
       const link = document.createElement('a');
       link.href = '/approve/' + encodeURIComponent(a.id);
       link.textContent = 'Review';
-      cell(row, link);
+      const actions = cell(row, link);
+      if (a.package && !/^key-/.test(a.action || '')) {
+        const audit = document.createElement('a');
+        audit.href = '/audit/' + a.package.split('/').map(encodeURIComponent).join('/');
+        audit.textContent = 'Audit log';
+        audit.className = 'audit-link';
+        actions.append(document.createElement('br'), audit);
+      }
       tbody.appendChild(row);
     }
   }
