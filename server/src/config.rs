@@ -3,6 +3,7 @@
 
 pub mod limits;
 pub mod notify;
+pub mod oidc;
 mod trust;
 
 use std::net::SocketAddr;
@@ -134,6 +135,8 @@ pub struct ServeArgs {
     pub trusted_proxies: Vec<String>,
     #[command(flatten)]
     pub notify: Box<notify::NotifyArgs>,
+    #[command(flatten)]
+    pub oidc: Box<oidc::OidcArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +208,10 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     /// Email, webhooks and delivery retries.
     pub notify: Option<notify::NotifyFile>,
+    /// Trusted publishing: the OIDC issuers trusted.
+    pub oidc: Option<oidc::OidcFile>,
+    /// The CI ways of new packages' policy.
+    pub default_ci: Option<Vec<String>>,
 }
 
 /// Resolved settings.
@@ -232,6 +239,8 @@ pub struct Settings {
     pub rate_limits: crate::limits::RateLimits,
     pub trusted_proxies: Vec<crate::observe::IpRange>,
     pub notify: crate::notify::NotifyConfig,
+    pub oidc: crate::oidc::OidcConfig,
+    pub default_ci: Vec<tapgate_shared::api::CiMethod>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -254,6 +263,8 @@ impl std::fmt::Debug for Settings {
             .field("rate_limits", &self.rate_limits)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("notify", &self.notify)
+            .field("oidc_issuers", &self.oidc.issuers.iter().map(|i| &i.url).collect::<Vec<_>>())
+            .field("default_ci", &self.default_ci)
             .finish()
     }
 }
@@ -334,7 +345,10 @@ impl Settings {
             .map(|p| crate::observe::IpRange::parse(p).map_err(|e| format!("invalid --trusted-proxy: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
         let notify = notify::resolve(&serve.notify, file.notify.unwrap_or_default())?;
+        let (oidc, default_ci) = oidc::resolve(&serve.oidc, file.oidc.unwrap_or_default(), file.default_ci)?;
         Ok(Settings {
+            oidc,
+            default_ci,
             notify,
             trusted_proxies,
             approval_ttl_seconds: i64::from(approval_ttl_minutes) * 60,

@@ -192,6 +192,17 @@ impl From<GateError> for ApiError {
             GateError::OutsideScope(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::OutsideCiScope, m),
             GateError::NotAllowed(m) => Self::new(StatusCode::FORBIDDEN, ErrorCode::PolicyViolation, m),
             GateError::Unauthenticated(m) => Self::unauthorized(m),
+            GateError::Oidc(failure, m) => {
+                let status = match failure {
+                    crate::oidc::OidcFailure::IssuerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                let mut err = Self::new(status, failure.code(), m);
+                if status == StatusCode::UNAUTHORIZED {
+                    err.headers.push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+                }
+                err
+            }
             GateError::Key(k) => k.into(),
             GateError::Store(s) => s.into(),
             GateError::Corrupt(detail) => Self::internal(detail),

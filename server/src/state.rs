@@ -38,6 +38,10 @@ pub struct AppConfig {
     pub trusted_proxies: Vec<crate::observe::IpRange>,
     /// How notifications are delivered.
     pub notify: crate::notify::NotifyConfig,
+    /// The OIDC issuers trusted publishing accepts (none unless the operator lists them).
+    pub oidc: crate::oidc::OidcConfig,
+    /// The CI ways (`"ci"`) of the policy of packages that have none yet.
+    pub default_ci: Vec<tapgate_shared::api::CiMethod>,
 }
 
 impl AppConfig {

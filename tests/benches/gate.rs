@@ -233,6 +233,8 @@ async fn run(backend: Backend, a: &Args) -> Option<(f64, Duration, Duration)> {
         rate_limits: tapgate_server::limits::RateLimits::off(),
         trusted_proxies: Vec::new(),
         notify: Default::default(),
+        oidc: Default::default(),
+        default_ci: Vec::new(),
     };
     let rp = RelyingParty::new(&config.origin, AttestationTrust::none()).unwrap();
     let state = AppState::new(store.clone(), Arc::new(SystemClock), config, rp);

@@ -141,6 +141,7 @@ pub async fn add_key(
         tarball: None,
         facts: Default::default(),
         client: &unknown,
+        oidc: None,
     };
     let evidence = gate::admit(state, &request).await?;
     let Evidence::Tap { payload: Some(payload), .. } = &evidence else {
@@ -158,6 +159,7 @@ pub async fn add_key(
         package: None,
         tap: evidence.tap(),
         deploy_key: None,
+        oidc: None,
         now,
         effects: Some(&effects),
     };
@@ -199,6 +201,7 @@ pub async fn remove_key(
         tarball: None,
         facts: Default::default(),
         client: &unknown,
+        oidc: None,
     };
     let evidence = gate::admit(state, &request).await?;
     let effects = key_effects(state, &intent, &evidence, actor).await?;
@@ -207,6 +210,7 @@ pub async fn remove_key(
         package: None,
         tap: evidence.tap(),
         deploy_key: None,
+        oidc: None,
         now: state.now(),
         effects: Some(&effects),
     };

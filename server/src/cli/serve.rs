@@ -38,6 +38,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
         rate_limits: settings.rate_limits.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
         notify: settings.notify.clone(),
+        oidc: settings.oidc.clone(),
+        default_ci: settings.default_ci.clone(),
     };
     let rp = RelyingParty::new(&origin, trust)?;
     tracing::info!(

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod lockout;
 pub mod names;
 pub mod npm_logins;
+pub mod oidc;
 pub mod outbox;
 pub mod packages;
 pub mod pending;

@@ -9,6 +9,7 @@ pub mod owners;
 pub mod packages;
 pub mod publish;
 pub mod tokens;
+pub mod trust;
 
 use axum::Router;
 
@@ -22,5 +23,6 @@ pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
         .merge(dist_tags::routes())
         .merge(documents::routes())
         .merge(tokens::routes())
+        .merge(trust::routes())
         .merge(packages::routes(max_tarball_bytes))
 }
