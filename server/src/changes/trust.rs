@@ -64,7 +64,7 @@ fn derived_id(
     claims: &str,
     permissions: &[String],
     user: &str,
-    seen: usize,
+    seen: i64,
 ) -> String {
     let mut h = Sha256::new();
     for part in [package, issuer, claims, &permissions.join(","), user, &seen.to_string()] {
@@ -103,7 +103,7 @@ pub async fn create(
             )));
         }
         None => {
-            let seen = existing.iter().filter(|t| t.issuer == issuer.url && t.claims == claims).count();
+            let seen = state.store.trusts_ever(package, &issuer.url, &claims).await?;
             derived_id(package, &issuer.url, &claims, &permissions, &actor.user.id, seen)
         }
     };

@@ -184,6 +184,14 @@ impl Store {
         dispatch!(self, pool => Ok(sqlx::query_as::<_, TrustRow>(sql).bind(package).fetch_all(pool).await?))
     }
 
+    /// How many trusts `package` ever held for `issuer` with exactly `claims`, removed ones
+    /// included.
+    pub async fn trusts_ever(&self, package: &str, issuer: &str, claims: &str) -> StoreResult<i64> {
+        let sql = "SELECT COUNT(*) FROM trusts WHERE package = $1 AND issuer = $2 AND claims = $3";
+        let (n,): (i64,) = dispatch!(self, pool => sqlx::query_as(sql).bind(package).bind(issuer).bind(claims).fetch_one(pool).await?);
+        Ok(n)
+    }
+
     /// Records an exchange: the `jti` first (refused when seen before, on any instance), then the
     /// token. Expired `jti`s and unspent expired tokens are forgotten meanwhile.
     pub async fn record_exchange(&self, e: &NewExchange<'_>) -> Result<(), ExchangeError> {
