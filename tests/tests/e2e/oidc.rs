@@ -197,7 +197,8 @@ async fn tokens_that_must_not_publish_are_refused_with_their_code(backend: Backe
 async fn policies_without_oidc_and_critical_packages_refuse_it(backend: Backend) {
     let Some(w) = OidcWorld::new(backend, &["deploy-key"]).await else { return };
     w.trust().await;
-    let m = expect_error(w.exchange(&w.token(&json!({}))).await, StatusCode::FORBIDDEN, "policy_violation").await;
+    let m =
+        expect_error(w.exchange(&w.token(&json!({}))).await, StatusCode::FORBIDDEN, "policy_violation").await;
     assert!(m.contains("\"oidc\""), "{m}");
     // A token obtained while allowed is refused once the policy no longer allows it.
     w.set_policy(&json!({"second_factor": "security-key", "ci": ["oidc"]})).await;
@@ -206,8 +207,10 @@ async fn policies_without_oidc_and_critical_packages_refuse_it(backend: Backend)
     let tgz = tarball(PKG, "1.1.0", "x");
     expect_error(w.publish(&token, "1.1.0", &tgz).await, StatusCode::FORBIDDEN, "policy_violation").await;
     // A critical package keeps its releases to people, whatever its "ci" says.
-    w.set_policy(&json!({"second_factor": "security-key", "ci": ["oidc"], "all_maintainers_enrolled": true})).await;
-    let m = expect_error(w.exchange(&w.token(&json!({}))).await, StatusCode::FORBIDDEN, "policy_violation").await;
+    w.set_policy(&json!({"second_factor": "security-key", "ci": ["oidc"], "all_maintainers_enrolled": true}))
+        .await;
+    let m =
+        expect_error(w.exchange(&w.token(&json!({}))).await, StatusCode::FORBIDDEN, "policy_violation").await;
     assert!(m.contains("critical"), "{m}");
     assert_eq!(w.versions().await, ["1.0.0"]);
 }
