@@ -220,13 +220,6 @@ impl TestIssuer {
         TestIssuer { url, ca_pem: ca.to_pem(LineEndingPem::LF).unwrap(), shared, task }
     }
 
-    /// Writes the CA as PEM into `dir` and returns its path.
-    pub fn write_ca(&self, dir: &std::path::Path) -> std::path::PathBuf {
-        let path = dir.join("oidc-ca.pem");
-        std::fs::write(&path, &self.ca_pem).unwrap();
-        path
-    }
-
     /// The key new tokens are signed with.
     pub fn current(&self) -> Arc<IssuerKey> {
         self.shared.keys.lock().unwrap().last().unwrap().clone()
