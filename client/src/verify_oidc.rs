@@ -75,6 +75,7 @@ fn tapped_trust<'a>(record: &'a ApprovalRecord, package: &str) -> Result<&'a Gat
 }
 
 /// Adds the OIDC chain's checks to `v` (the tap's are added by the caller).
+#[allow(clippy::too_many_arguments)]
 pub fn check(
     v: &mut Verification,
     record: &ApprovalRecord,

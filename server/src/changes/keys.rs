@@ -165,7 +165,7 @@ pub async fn add_key(
     };
     let stored = state
         .store
-        .add_key(&key.as_new(&actor.id), Enrollment::Tap(guard), now)
+        .add_key(&key.as_new(&actor.id), Enrollment::Tap(&guard), now)
         .await
         .map_err(|e| commit_error(e, &actor.name))?;
     tracing::info!(user = %actor.name, key_id = %stored.id, "security key enrolled with a tap of an existing key");

@@ -1,6 +1,6 @@
-//! The registry's statement that an OIDC exchange published a version: base64url(JSON payload)
-//! + `.` + base64url(Ed25519 signature by the registry's signing key `kid` over
-//! `"tapgate-oidc-publish-v1." || base64url(payload)`). The payload names the version and its
+//! The registry's statement that an OIDC exchange published a version: `base64url(JSON payload)
+//! "." base64url(Ed25519 signature)`, the signature by the registry's signing key `kid` over
+//! `"tapgate-oidc-publish-v1." || base64url(payload)`. The payload names the version and its
 //! tarball, the trust and the approval (the maintainer's tap) that created it, and carries the
 //! ID token and the issuer's key that verified it, so that a verifier re-checks the token itself.
 
