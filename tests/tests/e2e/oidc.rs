@@ -206,6 +206,23 @@ async fn policies_without_oidc_and_critical_packages_refuse_it(backend: Backend)
     w.set_policy(&json!({"second_factor": "security-key", "ci": []})).await;
     let tgz = tarball(PKG, "1.1.0", "x");
     expect_error(w.publish(&token, "1.1.0", &tgz).await, StatusCode::FORBIDDEN, "policy_violation").await;
+    // A trust that only stages: its token cannot publish.
+    w.set_policy(&json!({"second_factor": "security-key", "ci": ["oidc"]})).await;
+    let stager = json!([{ "type": "github", "claims": { "repository": "acme/stager", "workflow_ref": { "file": WORKFLOW } },
+                          "permissions": ["createStagedPackage"] }]);
+    w.trust_as(&w.alice, PKG, &stager).await;
+    let claims = w.issuer.claims(w.app.clock_now(), "npm:localhost", "acme/stager", WORKFLOW);
+    let resp = w.exchange(&w.issuer.token(&claims, &json!({}))).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["permissions"], json!(["createStagedPackage"]));
+    let m = expect_error(
+        w.publish(body["token"].as_str().unwrap(), "1.1.0", &tgz).await,
+        StatusCode::FORBIDDEN,
+        "policy_violation",
+    )
+    .await;
+    assert!(m.contains("stage"), "{m}");
     // A critical package keeps its releases to people, whatever its "ci" says.
     w.set_policy(&json!({"second_factor": "security-key", "ci": ["oidc"], "all_maintainers_enrolled": true}))
         .await;
@@ -369,4 +386,39 @@ async fn a_pending_trusted_publisher_claims_a_new_name(backend: Backend) {
     assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
     let info: Value = w.app.get_json(&format!("/api/v1/packages/{name}")).await;
     assert_eq!(info["maintainers"], json!(["alice"]), "{info}");
+}
+
+/// RS256 (what GitHub and GitLab sign with): a token verifies with its RSA key, not once edited,
+/// and a key of the wrong type or algorithm never verifies it.
+#[test]
+fn rs256_tokens_verify_with_their_rsa_key_only() {
+    use base64::Engine;
+    use crypto_glue::rsa::{RS256Signature, RS256SigningKey, new_key};
+    use crypto_glue::traits::{PublicKeyParts, SignatureEncoding, Signer};
+    use tapgate_shared::oidc::{IdToken, Jwk};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let private = new_key(2048).unwrap();
+    let public = private.to_public_key();
+    let signing = RS256SigningKey::new(private);
+    let part = |v: &Value| b64.encode(serde_json::to_vec(v).unwrap());
+    let sign = |claims: &Value| {
+        let input = format!("{}.{}", part(&json!({"alg": "RS256", "kid": "r1"})), part(claims));
+        let signature: RS256Signature = signing.sign(input.as_bytes());
+        format!("{input}.{}", b64.encode(signature.to_bytes()))
+    };
+    let jwk: Jwk = serde_json::from_value(json!({
+        "kty": "RSA", "kid": "r1", "alg": "RS256", "n": b64.encode(public.n_bytes()), "e": b64.encode(public.e_bytes()),
+    }))
+    .unwrap();
+    let token = sign(&json!({"iss": "x", "sub": "a"}));
+    IdToken::parse(&token).unwrap().verify(&jwk).unwrap();
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let edited = part(&json!({"iss": "x", "sub": "b"}));
+    parts[1] = &edited;
+    assert!(IdToken::parse(&parts.join(".")).unwrap().verify(&jwk).is_err(), "edited claims");
+    let es256_jwk: Jwk = serde_json::from_value(IssuerKey::new("r1").jwk()).unwrap();
+    assert!(IdToken::parse(&token).unwrap().verify(&es256_jwk).is_err(), "an EC key for an RS256 token");
+    let mut wrong_alg = jwk.clone();
+    wrong_alg.alg = Some("RS512".into());
+    assert!(IdToken::parse(&token).unwrap().verify(&wrong_alg).is_err(), "a key published for another alg");
 }
