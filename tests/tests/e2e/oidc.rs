@@ -422,3 +422,24 @@ fn rs256_tokens_verify_with_their_rsa_key_only() {
     wrong_alg.alg = Some("RS512".into());
     assert!(IdToken::parse(&token).unwrap().verify(&wrong_alg).is_err(), "a key published for another alg");
 }
+
+/// The real binary refuses an issuer it could not check tokens of, with one sentence.
+#[test]
+fn the_server_refuses_oidc_issuers_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (spec, expect) in [
+        ("plain=http://ci.example", "must be https://"),
+        ("gh=https://ci.example;ca=/nonexistent/ca.pem", "cannot read the CA file"),
+        ("gh=https://ci.example;colour=blue", "unknown item"),
+        ("gh=https://ci.example;kind=jenkins", "unknown issuer kind"),
+    ] {
+        let (status, _, err) = tapgate_tests::process::server_cli(
+            &data,
+            None,
+            &["serve", "--listen", "127.0.0.1:0", "--oidc-issuer", spec],
+        );
+        assert!(!status.success(), "{spec}");
+        assert!(err.contains(expect) && !err.contains("panicked"), "{spec}: {err}");
+    }
+}
