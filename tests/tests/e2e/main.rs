@@ -38,6 +38,7 @@ mod npm_critical;
 mod npm_writes;
 mod observe;
 mod oidc;
+mod oidc_keys;
 mod oidc_npm;
 mod oidc_support;
 mod oidc_world;
