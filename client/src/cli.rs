@@ -75,7 +75,16 @@ pub enum Command {
         /// given several times.
         #[arg(long, value_name = "FILE")]
         server_key: Vec<std::path::PathBuf>,
+        /// An OIDC issuer's keys you pinned (a saved copy of its JWKS), to check that the issuer
+        /// itself signed the ID token of a version CI published with trusted publishing. May be
+        /// given several times; without it the issuer key is reported as the registry recorded it.
+        #[arg(long, value_name = "FILE")]
+        issuer_keys: Vec<std::path::PathBuf>,
     },
+    /// Trusted publishing: let CI ID tokens from an issuer this registry trusts publish a
+    /// package without a tap at release time (creating a trust takes your tap).
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// CI without codes: credentials a maintainer authorizes once with a tap, traded by CI for a
     /// single-use deploy key per release.
     #[command(subcommand)]
@@ -169,6 +178,39 @@ pub enum WebhookCommand {
     Ls { package: String },
     /// Replace a package's webhook URLs (none: remove them all); new ones print their secret once.
     Set { package: String, urls: Vec<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust ID tokens from ISSUER (a name `trust issuers` lists, or github, gitlab, circleci)
+    /// whose claims are exactly the given ones; approved with your tap. For a package nobody
+    /// holds yet, creates a pending trusted publisher.
+    Add {
+        package: String,
+        #[arg(long)]
+        issuer: String,
+        /// A claim the ID token must carry: NAME=VALUE (repeat), e.g. repository=acme/app,
+        /// environment=release, ref=refs/heads/main.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        /// The workflow (GitHub) or pipeline (GitLab) file that must have asked for the token,
+        /// e.g. release.yml; needs --claim repository=… (GitHub) or project_path=… (GitLab).
+        #[arg(long)]
+        file: Option<String>,
+        /// Also let it stage releases (a maintainer approves them), besides publishing.
+        #[arg(long)]
+        stage: bool,
+        /// Only let it stage releases, not publish.
+        #[arg(long, conflicts_with = "stage")]
+        stage_only: bool,
+    },
+    /// A package's trusts in force.
+    List { package: String },
+    /// Remove a trust (your token suffices: it only takes power away); CI tokens it gave stop
+    /// working at once.
+    Remove { package: String, id: String },
+    /// The issuers this registry's operator trusts.
+    Issuers,
 }
 
 #[derive(Debug, Subcommand)]

@@ -105,6 +105,15 @@ pub fn lines(intent: &GateIntent, details: Option<&ApprovalDetails>, local: Opti
         );
         let _ = writeln!(out, "  integrity: {} (as npm prints it)", plain(&npm_short_integrity(integrity)));
     }
+    if let Change::TrustCreate { issuer, claims, permissions, .. } = &intent.change {
+        let _ = writeln!(out, "  issuer: {} (its tokens' iss, exactly)", plain(issuer));
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(claims) {
+            for (name, value) in &map {
+                let _ = writeln!(out, "  the ID token's {}: {}", plain(name), plain(&value.to_string()));
+            }
+        }
+        let _ = writeln!(out, "  permissions: {} (no tap at release time)", plain(&permissions.join(", ")));
+    }
     if let Some(d) = details {
         let from =
             [d.ip.as_deref(), d.user_agent.as_deref()].into_iter().flatten().map(plain).collect::<Vec<_>>();

@@ -14,3 +14,4 @@ pub mod output;
 pub mod pack;
 pub mod verify;
 pub mod verify_chain;
+pub mod verify_oidc;

@@ -91,9 +91,28 @@ pub fn verify_record_with(
     keyring: &Keyring,
     server_keys: &ServerKeys,
 ) -> Verification {
+    let pins = crate::verify_oidc::OidcPins::default();
+    verify_record_oidc(record, package, version, tarball, published_integrity, keyring, server_keys, &pins)
+}
+
+/// [`verify_record_with`], also for versions CI published with an OIDC ID token: the
+/// registry's statement is checked with `server_keys`, the ID token with the issuer key it
+/// carries (and the issuer keys `pins` holds, if any), against the trust the record's tap
+/// created and this registry's audience.
+#[allow(clippy::too_many_arguments)]
+pub fn verify_record_oidc(
+    record: &ApprovalRecord,
+    package: &str,
+    version: &str,
+    tarball: &[u8],
+    published_integrity: &str,
+    keyring: &Keyring,
+    server_keys: &ServerKeys,
+    pins: &crate::verify_oidc::OidcPins,
+) -> Verification {
     let mut v = Verification { checks: Vec::new(), approved_by: Vec::new() };
-    match &record.deploy_key {
-        Some(_) => crate::verify_chain::check(
+    match (&record.deploy_key, &record.oidc_publish) {
+        (Some(_), None) => crate::verify_chain::check(
             &mut v,
             record,
             package,
@@ -102,7 +121,21 @@ pub fn verify_record_with(
             published_integrity,
             server_keys,
         ),
-        None => check_publish(&mut v, record, package, version, tarball, published_integrity),
+        (None, Some(_)) => crate::verify_oidc::check(
+            &mut v,
+            record,
+            package,
+            version,
+            tarball,
+            published_integrity,
+            server_keys,
+            pins,
+        ),
+        (Some(_), Some(_)) => v.check(
+            "the record holds one CI chain",
+            Err("the record holds both a deploy key and an OIDC statement".into()),
+        ),
+        (None, None) => check_publish(&mut v, record, package, version, tarball, published_integrity),
     }
     check_taps(&mut v, record, keyring);
     v

@@ -48,7 +48,7 @@ impl AuthUser {
             user,
             admin,
             origin: crate::gate::Origin::default(),
-            ci_credential: None,
+            ci: None,
             client: self.1.clone(),
         })
     }
@@ -84,6 +84,11 @@ impl FromRequestParts<AppState> for AuthUser {
         if crate::secrets::has_prefix(token, crate::secrets::SecretKind::CiCredential) {
             return Err(ApiError::unauthorized(
                 "a CI credential only asks for deploy keys and publishes with them; this needs a maintainer's API token",
+            ));
+        }
+        if crate::secrets::has_prefix(token, crate::secrets::SecretKind::OidcToken) {
+            return Err(ApiError::unauthorized(
+                "an OIDC token only publishes the package it was exchanged for; this needs a maintainer's API token",
             ));
         }
         match state.store.authenticate_token(token, state.now()).await? {
@@ -133,7 +138,7 @@ impl CiPrincipal {
             user,
             admin: false,
             origin: crate::gate::Origin::default(),
-            ci_credential: Some(self.0.id.clone()),
+            ci: Some(crate::changes::CiActor::Credential(self.0.id.clone())),
             client: crate::client_info::ClientInfo::unknown(),
         })
     }
@@ -155,12 +160,66 @@ impl FromRequestParts<AppState> for CiPrincipal {
     }
 }
 
-/// Who publishes: a user's API token, or a CI credential (its package only, with a deploy key
-/// it obtained).
+/// A request authenticated by a registry token an OIDC exchange answered (`tg_oidc_…`): it
+/// publishes (or, where its trust allows, stages) its one package, once, nothing else. Whether
+/// it is still usable (unspent, unexpired, its trust in force) is the gate's to decide, so that
+/// a refused one counts as a failed attempt on the package.
+#[derive(Debug, Clone)]
+pub struct OidcPrincipal(pub crate::store::oidc::OidcTokenRow, pub ClientInfo);
+
+impl OidcPrincipal {
+    /// The maintainer who created the trust, acting through it.
+    pub async fn actor(&self, state: &AppState) -> Result<crate::changes::Actor, ApiError> {
+        let trust =
+            state.store.trust(&self.0.trust_id).await?.ok_or_else(|| {
+                ApiError::unauthorized("the trust this OIDC token was exchanged under is gone")
+            })?;
+        let user =
+            state.store.user_by_id(&trust.created_by).await?.filter(|u| !u.disabled).ok_or_else(|| {
+                ApiError::unauthorized("the account that created this OIDC token's trust is disabled")
+            })?;
+        Ok(crate::changes::Actor {
+            user,
+            admin: false,
+            origin: crate::gate::Origin::default(),
+            ci: Some(crate::changes::CiActor::Oidc(crate::changes::OidcActor {
+                token_hash: self.0.hash.clone(),
+                trust_id: self.0.trust_id.clone(),
+                package: self.0.package.clone(),
+                permissions: self.0.permission_list(),
+            })),
+            client: self.1.clone(),
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for OidcPrincipal {
+    type Rejection = ApiError;
+
+    #[instrument(skip_all, fields(trust_id))]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let unknown = || {
+            ApiError::from(crate::gate::GateError::Oidc(
+                crate::oidc::OidcFailure::Invalid,
+                "the OIDC token is unknown (or expired long ago): exchange the CI's ID token again".into(),
+            ))
+        };
+        let token =
+            bearer(parts).filter(|t| crate::secrets::has_prefix(t, crate::secrets::SecretKind::OidcToken));
+        let Some(token) = token else { return Err(unknown()) };
+        let row = state.store.oidc_token(&crate::secrets::hash(token)).await?.ok_or_else(unknown)?;
+        tracing::Span::current().record("trust_id", row.trust_id.as_str());
+        Ok(OidcPrincipal(row, crate::extract::client_info(parts)))
+    }
+}
+
+/// Who publishes: a user's API token, a CI credential (its package only, with a deploy key it
+/// obtained), or an OIDC registry token (its package only, once).
 #[derive(Debug, Clone)]
 pub enum Publisher {
     User(AuthUser),
     Ci(CiPrincipal),
+    Oidc(OidcPrincipal),
 }
 
 impl Publisher {
@@ -172,6 +231,7 @@ impl Publisher {
                 user.actor(state).await
             }
             Publisher::Ci(ci) => ci.actor(state).await,
+            Publisher::Oidc(oidc) => oidc.actor(state).await,
         }
     }
 }
@@ -185,6 +245,10 @@ impl FromRequestParts<AppState> for Publisher {
             .is_some_and(|t| crate::secrets::has_prefix(t, crate::secrets::SecretKind::CiCredential))
         {
             return CiPrincipal::from_request_parts(parts, state).await.map(Publisher::Ci);
+        }
+        if bearer(parts).is_some_and(|t| crate::secrets::has_prefix(t, crate::secrets::SecretKind::OidcToken))
+        {
+            return OidcPrincipal::from_request_parts(parts, state).await.map(Publisher::Oidc);
         }
         AuthUser::from_request_parts(parts, state).await.map(Publisher::User)
     }

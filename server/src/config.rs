@@ -3,6 +3,7 @@
 
 pub mod limits;
 pub mod notify;
+pub mod oidc;
 mod trust;
 pub mod upstream;
 
@@ -141,6 +142,8 @@ pub struct ServeArgs {
     pub notify: Box<notify::NotifyArgs>,
     #[command(flatten)]
     pub upstream: Box<upstream::UpstreamArgs>,
+    #[command(flatten)]
+    pub oidc: Box<oidc::OidcArgs>,
 }
 
 /// The TOML configuration file. Every key is optional.
@@ -167,6 +170,10 @@ pub struct FileConfig {
     pub notify: Option<notify::NotifyFile>,
     /// The upstream proxy.
     pub upstream: Option<upstream::UpstreamFile>,
+    /// Trusted publishing: the OIDC issuers trusted.
+    pub oidc: Option<oidc::OidcFile>,
+    /// The CI ways of new packages' policy.
+    pub default_ci: Option<Vec<String>>,
 }
 
 /// Resolved settings.
@@ -197,6 +204,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<crate::observe::IpRange>,
     pub notify: crate::notify::NotifyConfig,
     pub upstream: Option<crate::upstream::UpstreamConfig>,
+    pub oidc: crate::oidc::OidcConfig,
+    pub default_ci: Vec<tapgate_shared::api::CiMethod>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -220,6 +229,8 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("notify", &self.notify)
             .field("upstream", &self.upstream)
+            .field("oidc_issuers", &self.oidc.issuers.iter().map(|i| &i.url).collect::<Vec<_>>())
+            .field("default_ci", &self.default_ci)
             .finish()
     }
 }
@@ -302,8 +313,11 @@ impl Settings {
             .collect::<Result<Vec<_>, _>>()?;
         let notify = notify::resolve(&serve.notify, file.notify.unwrap_or_default())?;
         let upstream = upstream::resolve(&serve.upstream, file.upstream.unwrap_or_default())?;
+        let (oidc, default_ci) = oidc::resolve(&serve.oidc, file.oidc.unwrap_or_default(), file.default_ci)?;
         Ok(Settings {
             upstream,
+            oidc,
+            default_ci,
             notify,
             trusted_proxies,
             approval_ttl_seconds: i64::from(approval_ttl_minutes) * 60,

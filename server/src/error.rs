@@ -211,6 +211,17 @@ impl From<GateError> for ApiError {
             GateError::TooManyStages(m) => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStages, m)
             }
+            GateError::Oidc(failure, m) => {
+                let status = match failure {
+                    crate::oidc::OidcFailure::IssuerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                let mut err = Self::new(status, failure.code(), m);
+                if status == StatusCode::UNAUTHORIZED {
+                    err.headers.push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+                }
+                err
+            }
             GateError::Key(k) => k.into(),
             GateError::Store(s) => s.into(),
             GateError::Corrupt(detail) => Self::internal(detail),

@@ -27,6 +27,7 @@ pub mod names;
 pub mod notify;
 pub mod npm_errors;
 pub mod observe;
+pub mod oidc;
 pub mod policy;
 pub mod publish;
 pub mod routes;

@@ -52,7 +52,7 @@ impl CiMethods {
         }
     }
 
-    fn from_list(list: &[CiMethod]) -> Self {
+    pub fn from_list(list: &[CiMethod]) -> Self {
         Self {
             deploy_key: list.contains(&CiMethod::DeployKey),
             stage: list.contains(&CiMethod::Stage),

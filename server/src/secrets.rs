@@ -16,6 +16,8 @@ pub enum SecretKind {
     CiCredential,
     DeployKey,
     Session,
+    /// A short-lived registry token an OIDC exchange answered.
+    OidcToken,
 }
 
 impl SecretKind {
@@ -27,6 +29,7 @@ impl SecretKind {
             Self::CiCredential => "tg_ci_",
             Self::DeployKey => "tg_dk_",
             Self::Session => "tg_ses_",
+            Self::OidcToken => "tg_oidc_",
         }
     }
 }

@@ -42,6 +42,10 @@ pub struct AppConfig {
     pub notify: crate::notify::NotifyConfig,
     /// The registry names this one does not hold are read from (`--upstream`), if any.
     pub upstream: Option<Arc<crate::upstream::Upstream>>,
+    /// The OIDC issuers trusted publishing accepts (none unless the operator lists them).
+    pub oidc: crate::oidc::OidcConfig,
+    /// The CI ways (`"ci"`) of the policy of packages that have none yet.
+    pub default_ci: Vec<tapgate_shared::api::CiMethod>,
 }
 
 impl AppConfig {

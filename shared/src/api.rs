@@ -316,6 +316,12 @@ pub struct ApprovalRecord {
     /// (`gate_intent` is its `ci-credential-create` scope).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy_key: Option<String>,
+    /// For a version CI published with an OIDC ID token: the registry's signed statement
+    /// ([`crate::oidc::OidcPublish`]) carrying the ID token and the issuer's key. The rest of
+    /// the record is then the tap that created the trust it names (`gate_intent` is its
+    /// `trust-create`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_publish: Option<String>,
     /// The package policy in force when the change was approved (absent from older records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PackagePolicy>,

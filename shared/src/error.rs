@@ -70,6 +70,24 @@ pub enum ErrorCode {
     StageClosed,
     /// The package has as many staged releases waiting as it may.
     TooManyStages,
+    /// An OIDC ID token that is malformed, signed with an algorithm other than RS256/ES256, or
+    /// whose signature does not verify with its issuer's published keys.
+    InvalidOidcToken,
+    /// An ID token whose issuer (`iss`) this registry's operator does not trust.
+    OidcIssuerUntrusted,
+    /// An ID token whose audience (`aud`) is not `npm:<this registry's host>`.
+    OidcWrongAudience,
+    /// An ID token past its expiry (`exp`), or a `tg_oidc_` token past its few minutes.
+    OidcTokenExpired,
+    /// An ID token not valid yet (`nbf`, or `iat` in the future).
+    OidcTokenNotYetValid,
+    /// An ID token whose claims match no trust of the package (another repository, workflow,
+    /// environment, subject, or another package).
+    OidcNoMatchingTrust,
+    /// An ID token (its `jti`) that was exchanged already.
+    OidcTokenReplayed,
+    /// The issuer's discovery document or keys cannot be fetched.
+    OidcIssuerUnavailable,
     /// A dependency of the server (the database) is unavailable.
     Unavailable,
     /// The upstream registry (`--upstream`) cannot be reached, timed out, or failed.
@@ -120,6 +138,14 @@ impl ErrorCode {
             Self::StageNotFound => "stage_not_found",
             Self::StageClosed => "stage_closed",
             Self::TooManyStages => "too_many_stages",
+            Self::InvalidOidcToken => "invalid_oidc_token",
+            Self::OidcIssuerUntrusted => "oidc_issuer_untrusted",
+            Self::OidcWrongAudience => "oidc_wrong_audience",
+            Self::OidcTokenExpired => "oidc_token_expired",
+            Self::OidcTokenNotYetValid => "oidc_token_not_yet_valid",
+            Self::OidcNoMatchingTrust => "oidc_no_matching_trust",
+            Self::OidcTokenReplayed => "oidc_token_replayed",
+            Self::OidcIssuerUnavailable => "oidc_issuer_unavailable",
             Self::Unavailable => "unavailable",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamInvalid => "upstream_invalid",

@@ -83,6 +83,19 @@ pub enum Change {
     /// Reject the staged release `stage_id` (`version`, tarball `integrity`): it is never
     /// published, and its tarball is deleted.
     StageReject { stage_id: String, version: String, integrity: String },
+    /// Trust ID tokens from `issuer` (the operator's issuer `provider`) whose claims meet
+    /// `claims` (canonical JSON: sorted keys, no spaces) to obtain short-lived tokens that do
+    /// `permissions` (npm's `createPackage`, `createStagedPackage`) for the package (the subject,
+    /// which may not exist yet: a pending trusted publisher).
+    TrustCreate {
+        trust_id: String,
+        issuer: String,
+        provider: String,
+        claims: String,
+        permissions: Vec<String>,
+    },
+    /// Stop trusting the trust `trust_id` (of `issuer`, with `claims`).
+    TrustRemove { trust_id: String, issuer: String, claims: String },
 }
 
 impl Change {
@@ -104,6 +117,8 @@ impl Change {
             Self::Unlock { .. } => "unlock",
             Self::WebhookSet { .. } => "webhook-set",
             Self::StageReject { .. } => "stage-reject",
+            Self::TrustCreate { .. } => "trust-create",
+            Self::TrustRemove { .. } => "trust-remove",
         }
     }
 
@@ -225,6 +240,19 @@ impl GateIntent {
                 c.str(version);
                 c.str(integrity);
             }
+            Change::TrustCreate { trust_id, issuer, provider, claims, permissions } => {
+                c.str(trust_id);
+                c.str(issuer);
+                c.str(provider);
+                c.str(claims);
+                c.count(permissions.len());
+                permissions.iter().for_each(|p| c.str(p));
+            }
+            Change::TrustRemove { trust_id, issuer, claims } => {
+                c.str(trust_id);
+                c.str(issuer);
+                c.str(claims);
+            }
         }
         c.0
     }
@@ -331,6 +359,25 @@ impl GateIntent {
             Change::StageReject { stage_id, version, integrity } => format!(
                 "Reject the staged release {s}@{version} (tarball {integrity}, stage {stage_id}): it will never be published"
             ),
+            Change::TrustCreate { trust_id, issuer, provider, claims, permissions } => {
+                let can: Vec<&str> = permissions
+                    .iter()
+                    .map(|p| match p.as_str() {
+                        crate::oidc::PERMISSION_PUBLISH => "publish",
+                        crate::oidc::PERMISSION_STAGE => "stage",
+                        other => other,
+                    })
+                    .collect();
+                format!(
+                    "Trust CI ID tokens from {issuer} ({provider}) whose claims are {claims} to {} {s} without a tap (trust {trust_id})",
+                    can.join(" and ")
+                )
+            }
+            Change::TrustRemove { trust_id, issuer, claims } => {
+                format!(
+                    "Stop trusting CI ID tokens from {issuer} whose claims are {claims} for {s} (trust {trust_id})"
+                )
+            }
         }
     }
 }
@@ -445,6 +492,55 @@ mod tests {
         assert_ne!(unlock.digest(), other.digest(), "a tap unlocks one lock only");
         let json = serde_json::to_value(&unlock).unwrap_or_default();
         assert_eq!(json["action"], "unlock");
+    }
+
+    #[test]
+    fn known_answer_vector_for_a_trust() {
+        let intent = GateIntent {
+            subject: "left-pad".into(),
+            requested_by: "alice".into(),
+            change: Change::TrustCreate {
+                trust_id: "trust_01".into(),
+                issuer: "https://iss".into(),
+                provider: "github".into(),
+                claims: "{\"repository\":\"a/b\"}".into(),
+                permissions: vec!["createPackage".into()],
+            },
+        };
+        let mut expected = Vec::new();
+        let lp = |e: &mut Vec<u8>, s: &str| {
+            e.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            e.extend_from_slice(s.as_bytes());
+        };
+        for s in [
+            "trust-create",
+            "left-pad",
+            "alice",
+            "trust_01",
+            "https://iss",
+            "github",
+            "{\"repository\":\"a/b\"}",
+        ] {
+            lp(&mut expected, s);
+        }
+        expected.extend_from_slice(&1u32.to_be_bytes());
+        lp(&mut expected, "createPackage");
+        assert_eq!(intent.canonical(), expected);
+        assert_eq!(
+            intent.describe(),
+            "Trust CI ID tokens from https://iss (github) whose claims are {\"repository\":\"a/b\"} to publish left-pad \
+             without a tap (trust trust_01)"
+        );
+        let remove = GateIntent {
+            change: Change::TrustRemove {
+                trust_id: "trust_01".into(),
+                issuer: "https://iss".into(),
+                claims: "{}".into(),
+            },
+            ..intent.clone()
+        };
+        assert_ne!(remove.digest(), intent.digest());
+        assert_eq!(serde_json::to_value(&remove).unwrap_or_default()["action"], "trust-remove");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod ci;
 pub mod error;
 pub mod gate_intent;
 pub mod intent;
+pub mod oidc;
 pub mod public_key;
 pub mod publish_diff;
 pub mod stage;

@@ -234,6 +234,8 @@ async fn run(backend: Backend, a: &Args) -> Option<(f64, Duration, Duration)> {
         trusted_proxies: Vec::new(),
         notify: Default::default(),
         upstream: None,
+        oidc: Default::default(),
+        default_ci: Vec::new(),
     };
     let rp = RelyingParty::new(&config.origin, AttestationTrust::none()).unwrap();
     let state = AppState::new(store.clone(), Arc::new(SystemClock), config, rp);

@@ -50,6 +50,8 @@ const fields = {
   "unlock": (c) => [lp(c.lock_id), lp(c.locked_at)],
   "webhook-set": (c) => [list(c.old, lp), list(c.new, lp)],
   "stage-reject": (c) => [lp(c.stage_id), lp(c.version), lp(c.integrity)],
+  "trust-create": (c) => [lp(c.trust_id), lp(c.issuer), lp(c.provider), lp(c.claims), list(c.permissions, lp)],
+  "trust-remove": (c) => [lp(c.trust_id), lp(c.issuer), lp(c.claims)],
 };
 const actions = new Set();
 for (const [i, v] of file.intent_v2.entries()) {

@@ -15,6 +15,7 @@ pub mod publish;
 pub mod reject;
 pub mod release;
 pub mod stage;
+pub mod trust;
 pub mod unlock;
 pub mod verify;
 pub mod whoami;
@@ -33,7 +34,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Key(cmd) => key::run(g, cmd).await,
         Command::Publish(args) => publish::run(g, &args).await,
         Command::Approve { approval } => approve::run(g, &approval).await,
-        Command::Verify { spec, keyring, server_key } => verify::run(g, &spec, &keyring, &server_key).await,
+        Command::Verify { spec, keyring, server_key, issuer_keys } => {
+            verify::run(g, &spec, &keyring, &server_key, &issuer_keys).await
+        }
+        Command::Trust(cmd) => trust::run(g, cmd).await,
         Command::Ci(cmd) => ci::run(g, cmd).await,
         Command::Pending => pending::run(g).await,
         Command::Reject { approval } => reject::run(g, &approval).await,

@@ -9,7 +9,8 @@ use crate::api::Client;
 use crate::cli::Global;
 use crate::keyring::Keyring;
 use crate::output::emit;
-use crate::verify::verify_record_with;
+use crate::verify::verify_record_oidc;
+use crate::verify_oidc::OidcPins;
 
 /// Splits `name@version` (the name may be scoped: `@scope/name@1.0.0`).
 pub fn split_spec(spec: &str) -> Result<(String, String)> {
@@ -22,8 +23,19 @@ pub async fn run(
     spec: &str,
     keyrings: &[std::path::PathBuf],
     server_keys: &[std::path::PathBuf],
+    issuer_keys: &[std::path::PathBuf],
 ) -> Result<()> {
     let (name, version) = split_spec(spec)?;
+    let pins = OidcPins {
+        audience: tapgate_shared::oidc::audience_for(
+            url::Url::parse(&g.server)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default()
+                .as_str(),
+        ),
+        issuer_keys: if issuer_keys.is_empty() { None } else { Some(load_issuer_keys(issuer_keys)?) },
+    };
     let keyring = Keyring::load_all(keyrings)?;
     let server_keys = crate::verify_chain::load_server_keys(server_keys)?;
     let client = Client::new(&g.server, crate::credentials::token_for(&g.server)?)?;
@@ -39,7 +51,7 @@ pub async fn run(
     let resp = client.execute(client.request(reqwest::Method::GET, &path)).await?;
     let tarball = resp.bytes().await?;
     let mut verification =
-        verify_record_with(&record, &name, &version, &tarball, &published, &keyring, &server_keys);
+        verify_record_oidc(&record, &name, &version, &tarball, &published, &keyring, &server_keys, &pins);
     let expected_origin = crate::ceremony::origin_of(&g.server)?;
     verification.checks.push(crate::verify::Check {
         name: "the approval was made for this registry".into(),
@@ -58,7 +70,13 @@ pub async fn run(
         for c in checks {
             out.push_str(&format!("{} {}: {}\n", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail));
         }
-        out.push_str(&if ok && record.deploy_key.is_some() {
+        out.push_str(&if ok && record.oidc_publish.is_some() {
+            format!(
+                "{name}@{version} was published by CI with an OIDC ID token that meets a trust {} created with keys \
+                 your keyring trusts, for exactly this tarball, as your pinned registry key signed.",
+                approved_by.join(", ")
+            )
+        } else if ok && record.deploy_key.is_some() {
             format!(
                 "{name}@{version} was published by CI with a deploy key your pinned registry key signed, for \
                  exactly this tarball, under a CI credential {} approved with keys your keyring trusts.",
@@ -84,4 +102,17 @@ pub async fn run(
         bail!("verification of {name}@{version} failed");
     }
     Ok(())
+}
+
+/// Reads pinned issuer keys: each file a saved JWKS document.
+fn load_issuer_keys(files: &[std::path::PathBuf]) -> Result<Vec<tapgate_shared::oidc::Jwk>> {
+    let mut keys = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the issuer keys {}", file.display()))?;
+        let jwks: tapgate_shared::oidc::Jwks = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a saved JWKS document", file.display()))?;
+        keys.extend(jwks.usable());
+    }
+    Ok(keys)
 }

@@ -141,6 +141,7 @@ pub async fn add_key(
         tarball: None,
         facts: Default::default(),
         client: &unknown,
+        oidc: None,
     };
     let evidence = gate::admit(state, &request).await?;
     let Evidence::Tap { payload: Some(payload), .. } = &evidence else {
@@ -158,12 +159,13 @@ pub async fn add_key(
         package: None,
         tap: evidence.tap(),
         deploy_key: None,
+        oidc: None,
         now,
         effects: Some(&effects),
     };
     let stored = state
         .store
-        .add_key(&key.as_new(&actor.id), Enrollment::Tap(guard), now)
+        .add_key(&key.as_new(&actor.id), Enrollment::Tap(&guard), now)
         .await
         .map_err(|e| commit_error(e, &actor.name))?;
     tracing::info!(user = %actor.name, key_id = %stored.id, "security key enrolled with a tap of an existing key");
@@ -199,6 +201,7 @@ pub async fn remove_key(
         tarball: None,
         facts: Default::default(),
         client: &unknown,
+        oidc: None,
     };
     let evidence = gate::admit(state, &request).await?;
     let effects = key_effects(state, &intent, &evidence, actor).await?;
@@ -207,6 +210,7 @@ pub async fn remove_key(
         package: None,
         tap: evidence.tap(),
         deploy_key: None,
+        oidc: None,
         now: state.now(),
         effects: Some(&effects),
     };

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod package;
 pub mod publish;
 pub mod stage;
+pub mod trust;
 pub mod unlock;
 pub mod webhooks;
 
@@ -31,15 +32,52 @@ pub struct Actor {
     pub admin: bool,
     /// Where the request came from, when the route recorded it (shown to approvers).
     pub origin: gate::Origin,
-    /// Set when a CI credential (`tg_ci_…`) authenticated the request: the actor is then the
-    /// maintainer who created it, and may only publish that credential's package with a deploy
-    /// key that credential obtained.
-    pub ci_credential: Option<String>,
+    /// Set when a CI principal authenticated the request instead of a user's token: the actor
+    /// is then the maintainer who created the CI credential or the trust, and may only publish
+    /// its package, with the evidence that principal carries.
+    pub ci: Option<CiActor>,
     /// Where the request came from (for alerts and the audit log).
     pub client: ClientInfo,
 }
 
+/// A CI principal acting for the maintainer who created it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CiActor {
+    /// A CI credential (`tg_ci_…`) by id: it publishes only with a deploy key it obtained.
+    Credential(String),
+    /// A registry token an OIDC exchange answered (`tg_oidc_…`): the token is the evidence.
+    Oidc(OidcActor),
+}
+
+/// The OIDC registry token behind a request (never its text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcActor {
+    /// SHA-256 (hex) of the `tg_oidc_…` token.
+    pub token_hash: String,
+    pub trust_id: String,
+    /// The one package it may act on.
+    pub package: String,
+    /// npm's permission names the trust grants (`createPackage`, `createStagedPackage`).
+    pub permissions: Vec<String>,
+}
+
 impl Actor {
+    /// The CI credential behind the request, if one.
+    pub fn ci_credential(&self) -> Option<&str> {
+        match &self.ci {
+            Some(CiActor::Credential(id)) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The OIDC registry token behind the request, if one.
+    pub fn oidc(&self) -> Option<&OidcActor> {
+        match &self.ci {
+            Some(CiActor::Oidc(o)) => Some(o),
+            _ => None,
+        }
+    }
+
     /// The same actor, asking from `origin`.
     pub fn with_origin(self, origin: gate::Origin) -> Self {
         Self { origin, ..self }
@@ -75,7 +113,8 @@ impl Admitted {
         let mut guard =
             gate::guard(&actor.user, &self.evidence, Some((&self.package, &self.policy, self.role)), now);
         if let Some(package) = guard.package.as_mut() {
-            package.unlocking = matches!(self.intent.change, Change::Unlock { .. });
+            package.unlocking =
+                matches!(self.intent.change, Change::Unlock { .. } | Change::TrustRemove { .. });
         }
         guard.effects = Some(&self.effects);
         guard
@@ -126,7 +165,7 @@ pub async fn admit_asked(
             "a CI credential publishes only with a deploy key it asked for (`tapgate ci deploy-key`); {what}"
         ))
     };
-    if actor.ci_credential.is_some() {
+    if actor.ci_credential().is_some() {
         if !matches!(change, Change::Publish { .. }) {
             return Err(ci_only("every other change needs a maintainer"));
         }
@@ -134,9 +173,16 @@ pub async fn admit_asked(
             return Err(ci_only("send one as npm's --otp"));
         }
     }
+    if actor.oidc().is_some() && !matches!(change, Change::Publish { .. }) {
+        return Err(GateError::Forbidden(
+            "an OIDC token only publishes new versions of its package; every other change needs a maintainer"
+                .into(),
+        ));
+    }
     let role = role_of(state, actor, package, &policy, asking).await?;
     let intent = GateIntent { subject: package.to_string(), requested_by: actor.user.name.clone(), change };
-    if !matches!(intent.change, Change::Unlock { .. })
+    // Lifting the lock, and removing a trust (which only takes power away), work while locked.
+    if !matches!(intent.change, Change::Unlock { .. } | Change::TrustRemove { .. })
         && let Err(locked) = lockout::ensure_unlocked(state, package).await
     {
         crate::audit::record_refusal(state, package, &intent, &locked.to_string()).await?;
@@ -153,6 +199,7 @@ pub async fn admit_asked(
         tarball,
         facts,
         client: &actor.client,
+        oidc: actor.oidc(),
     };
     let evidence = match gate::admit(state, &request).await {
         Ok(evidence) => evidence,
@@ -161,6 +208,7 @@ pub async fn admit_asked(
             e @ (GateError::TapRequired(_)
             | GateError::InvalidTicket(_)
             | GateError::InvalidDeployKey(_)
+            | GateError::Oidc(..)
             | GateError::Store(_)),
         ) => {
             return Err(e);
@@ -172,10 +220,17 @@ pub async fn admit_asked(
             return Err(e);
         }
     };
-    if let Some(mine) = &actor.ci_credential
+    if let Some(mine) = actor.ci_credential()
         && !matches!(&evidence, Evidence::DeployKey { credential_id, .. } if credential_id == mine)
     {
         return Err(ci_only("this deploy key was obtained by another CI credential"));
+    }
+    if let Some(mine) = actor.oidc()
+        && !matches!(&evidence, Evidence::Oidc { hash, .. } if *hash == mine.token_hash)
+    {
+        return Err(GateError::Forbidden(
+            "a request made with an OIDC token is authorized by that token only".into(),
+        ));
     }
     let authorized = authorized(state, &evidence).await?;
     let notice = change_notice(state, &intent, &authorized, &actor.client, None);
@@ -190,6 +245,11 @@ pub async fn authorized(state: &AppState, evidence: &Evidence) -> Result<Authori
         Evidence::DeployKey { .. } => {
             Ok(Authorized { kind: "deploy-key", approval_id: None, keys: Vec::new() })
         }
+        Evidence::Oidc { approval_id, trust_id, .. } => Ok(Authorized {
+            kind: "oidc",
+            approval_id: Some(approval_id.clone()),
+            keys: vec![("trust".into(), trust_id.clone())],
+        }),
         Evidence::Tap { approval_id, .. } => {
             let mut keys = Vec::new();
             for signature in state.store.approval_signatures(approval_id).await? {
@@ -230,7 +290,12 @@ pub async fn role_of(
 
 /// Logs an accepted change once, with how it was authorized.
 pub fn log_accepted(admitted: &Admitted, actor: &Actor) {
-    let evidence = if admitted.evidence.is_tap() { "tap" } else { "token" };
+    let evidence = match &admitted.evidence {
+        Evidence::Tap { .. } => "tap",
+        Evidence::DeployKey { .. } => "deploy-key",
+        Evidence::Oidc { .. } => "oidc",
+        Evidence::PolicyAllowsToken => "token",
+    };
     crate::metrics::record_gate(admitted.intent.change.action(), "accepted", evidence);
     tracing::info!(
         subject = %admitted.package,

@@ -163,6 +163,10 @@ pub async fn publish_from(
         (CommitError::EvidenceSpent, Evidence::DeployKey { .. }) => GateError::InvalidDeployKey(
             "this deploy key was used meanwhile, expired, or its CI credential was revoked".into(),
         ),
+        (CommitError::EvidenceSpent, Evidence::Oidc { .. }) => GateError::Oidc(
+            crate::oidc::OidcFailure::Invalid,
+            "this OIDC token was used meanwhile, expired, or its trust was removed".into(),
+        ),
         (e, _) => commit_error(e, &upload.name),
     })?;
     log_accepted(&admitted, actor);

@@ -35,6 +35,9 @@ pub enum Uploader<'a> {
     User,
     /// A CI credential a maintainer authorized with a tap.
     Ci(&'a CiCredential),
+    /// A registry token an OIDC ID token was exchanged for, under a trust a maintainer created
+    /// with a tap.
+    Oidc(&'a super::OidcActor),
 }
 
 fn not_found(id: &str) -> GateError {
@@ -96,6 +99,26 @@ pub async fn stage(
             super::ci::check_scope(credential, &version, &tags, client)?;
             (StageActor::CiCredential, Some(credential.id.as_str()))
         }
+        Uploader::Oidc(oidc) => {
+            if !policy.policy.ci.allows(CiMethod::Stage) {
+                return Err(GateError::NotAllowed(format!(
+                    "the policy of {package} does not let CI stage releases; an administrator can allow it (\"ci\": [\"stage\"])"
+                )));
+            }
+            if oidc.package != package {
+                return Err(GateError::OutsideScope(format!(
+                    "this OIDC token acts on {} only, not {package}",
+                    oidc.package
+                )));
+            }
+            if !oidc.permissions.iter().any(|p| p == tapgate_shared::oidc::PERMISSION_STAGE) {
+                return Err(GateError::OutsideScope(format!(
+                    "the trust {} does not let CI stage releases of {package} (only publish): a maintainer can add a trust that does",
+                    oidc.trust_id
+                )));
+            }
+            (StageActor::Oidc, Some(oidc.trust_id.as_str()))
+        }
     };
     check_new_version(state, package, &version).await?;
     let now = state.now();
@@ -141,6 +164,10 @@ pub async fn stage(
         expires_at: row.expires_at,
         max_pending: MAX_PENDING_STAGES,
         effects: &effects,
+        oidc: match uploader {
+            Uploader::Oidc(o) => Some((o.token_hash.as_str(), o.trust_id.as_str())),
+            _ => None,
+        },
     };
     match state.store.create_stage(&new).await? {
         StageCreated::Created => {}
@@ -153,6 +180,11 @@ pub async fn stage(
             return Err(GateError::VersionExists(format!(
                 "{package}@{version} was published meanwhile; versions are immutable: bump the version"
             )));
+        }
+        StageCreated::TokenSpent => {
+            return Err(GateError::Unauthenticated(
+                "this OIDC token was used already, expired, or its trust was removed: exchange a new ID token".into(),
+            ));
         }
         StageCreated::Rejected => {
             return Err(GateError::StageClosed(format!(
@@ -249,6 +281,23 @@ async fn still_trusted(state: &AppState, stage: &StageRow) -> Result<(), GateErr
                 return closed(format!("came from the CI credential {}, revoked since", c.id));
             }
             Some(_) => {}
+        }
+        let policy = policy_in_force(state, &stage.package).await?;
+        if !policy.policy.ci.allows(CiMethod::Stage) {
+            return Err(GateError::NotAllowed(format!(
+                "the policy of {} no longer lets CI stage releases; the staged release {} cannot be approved",
+                stage.package, stage.id
+            )));
+        }
+    }
+    if stage.actor_type == StageActor::Oidc {
+        let trust = match &stage.actor_ref {
+            Some(id) => state.store.trust(id).await?,
+            None => None,
+        };
+        match trust {
+            Some(t) if t.removed_at.is_none() => {}
+            _ => return closed("came through a trust that was removed since".into()),
         }
         let policy = policy_in_force(state, &stage.package).await?;
         if !policy.policy.ci.allows(CiMethod::Stage) {

@@ -42,6 +42,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<(), Fatal> {
             Some(c) => Some(Arc::new(crate::upstream::Upstream::new(c).map_err(Fatal)?)),
             None => None,
         },
+        oidc: settings.oidc.clone(),
+        default_ci: settings.default_ci.clone(),
     };
     if super::origin_is_ip(&origin) {
         tracing::warn!(origin = %origin, "{}", super::ip_origin_warning(&origin));

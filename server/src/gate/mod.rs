@@ -17,6 +17,7 @@ pub mod approvals;
 pub mod approvers;
 pub mod deploy_keys;
 pub mod details;
+pub mod oidc;
 pub mod reject;
 pub mod roles;
 
@@ -26,7 +27,7 @@ use crate::ceremonies::AssertionError;
 use crate::policy::{Policy, PolicyError};
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::gate::{CommitError, DeployKeySpend, Guard, PackageGuard, Tap};
+use crate::store::gate::{CommitError, DeployKeySpend, Guard, OidcSpend, PackageGuard, Tap};
 use crate::store::users::User;
 
 /// Under what authority the actor asks for the change.
@@ -100,13 +101,26 @@ pub enum Evidence {
         /// The deploy key's text, kept as the version's record once spent.
         document: String,
     },
+    /// A registry token an OIDC exchange answered (for exactly this package), whose ID token
+    /// met the trust `trust_id`, created by the actor with the tap `approval_id`.
+    Oidc {
+        /// SHA-256 (hex) of the `tg_oidc_…` token.
+        hash: String,
+        trust_id: String,
+        approval_id: String,
+        package: String,
+        version: String,
+        /// The registry's signed statement ([`tapgate_shared::oidc::OidcPublish`]), kept as the
+        /// version's record.
+        statement: String,
+    },
 }
 
 impl Evidence {
     pub fn tap(&self) -> Option<Tap<'_>> {
         match self {
             Self::Tap { approval_id, intent_digest, .. } => Some(Tap { approval_id, intent_digest }),
-            Self::PolicyAllowsToken | Self::DeployKey { .. } => None,
+            Self::PolicyAllowsToken | Self::DeployKey { .. } | Self::Oidc { .. } => None,
         }
     }
 
@@ -115,7 +129,16 @@ impl Evidence {
             Self::DeployKey { hash, credential_id, package, version, document, .. } => {
                 Some(DeployKeySpend { hash, credential_id, package, version, document })
             }
-            Self::PolicyAllowsToken | Self::Tap { .. } => None,
+            Self::PolicyAllowsToken | Self::Tap { .. } | Self::Oidc { .. } => None,
+        }
+    }
+
+    pub fn oidc(&self) -> Option<OidcSpend<'_>> {
+        match self {
+            Self::Oidc { hash, trust_id, package, version, statement, .. } => {
+                Some(OidcSpend { hash, trust_id, package, version, statement })
+            }
+            Self::PolicyAllowsToken | Self::Tap { .. } | Self::DeployKey { .. } => None,
         }
     }
 
@@ -125,6 +148,7 @@ impl Evidence {
             Self::PolicyAllowsToken => "token",
             Self::Tap { .. } => "tap",
             Self::DeployKey { .. } => "deploy-key",
+            Self::Oidc { .. } => "oidc",
         }
     }
 
@@ -202,6 +226,9 @@ pub enum GateError {
     /// The package has as many staged releases waiting as it may.
     #[error("{0}")]
     TooManyStages(String),
+    /// An OIDC token (an ID token, or the registry token it was exchanged for) refused.
+    #[error("{1}")]
+    Oidc(crate::oidc::OidcFailure, String),
     #[error(transparent)]
     Key(#[from] AssertionError),
     #[error(transparent)]
@@ -238,7 +265,15 @@ pub fn requirement(policy: &Policy, change: &Change, role: Role, facts: Facts) -
             | Change::Unlock { .. }
             | Change::WebhookSet { .. }
             | Change::StageReject { .. }
+            | Change::TrustCreate { .. }
     );
+    // Removing a trust only takes power away (like revoking a CI credential): the maintainer's
+    // token suffices, so that a maintainer who suspects a CI compromise, or whose package is
+    // locked, can cut it off at once without reaching for a key. A thief holding that token can
+    // at worst stop CI releases, which every maintainer is told about.
+    if matches!(change, Change::TrustRemove { .. }) {
+        return Requirement::none();
+    }
     if !(always || role == Role::Admin || policy.requires_key()) {
         return Requirement::none();
     }
@@ -291,7 +326,10 @@ pub async fn policy_in_force(state: &AppState, package: &str) -> Result<PolicyIn
             Ok(PolicyInForce { policy: Policy::from_stored(&row.policy)?, text: row.policy, exists: true })
         }
         None => {
-            let policy = Policy::new(state.config.default_policy);
+            let policy = Policy {
+                ci: crate::policy::CiMethods::from_list(&state.config.default_ci),
+                ..Policy::new(state.config.default_policy)
+            };
             Ok(PolicyInForce { text: policy.to_stored(), policy, exists: false })
         }
     }
@@ -324,6 +362,9 @@ pub struct Request<'a> {
     pub facts: Facts,
     /// Where the request came from, for alerts on refused tickets.
     pub client: &'a crate::client_info::ClientInfo,
+    /// The OIDC registry token that authenticated the request, if one did: it is then the
+    /// evidence, and nothing else is.
+    pub oidc: Option<&'a crate::changes::OidcActor>,
 }
 
 impl GateError {
@@ -349,6 +390,7 @@ impl GateError {
             GateError::StageNotFound(_) => "stage_not_found",
             GateError::StageClosed(_) => "stage_closed",
             GateError::TooManyStages(_) => "too_many_stages",
+            GateError::Oidc(..) => "oidc_refused",
             GateError::PolicyViolation(_) => "policy_violation",
             GateError::Locked(_) => "locked",
             GateError::Key(_) => "key_refused",
@@ -369,6 +411,9 @@ pub async fn admit(state: &AppState, request: &Request<'_>) -> Result<Evidence, 
 }
 
 async fn admit_unrecorded(state: &AppState, request: &Request<'_>) -> Result<Evidence, GateError> {
+    if let Some(oidc) = request.oidc {
+        return oidc::redeem(state, request, oidc).await;
+    }
     if let Some(otp) = request.otp.map(str::trim).filter(|o| deploy_keys::is_deploy_key(o)) {
         return deploy_keys::redeem(state, request, otp).await;
     }
@@ -399,6 +444,7 @@ pub fn guard<'a>(
         }),
         tap: evidence.tap(),
         deploy_key: evidence.deploy_key(),
+        oidc: evidence.oidc(),
         now,
         effects: None,
     }

@@ -127,6 +127,15 @@ pub fn change_notice(
             let keys: Vec<String> = authorized.keys.iter().map(|(u, k)| format!("{u} (key {k})")).collect();
             format!("approved with a security-key tap by {}", keys.join(", "))
         }
+        "deploy-key" => {
+            "made by CI with a deploy key (obtained with a CI credential a maintainer approved with a tap)"
+                .to_string()
+        }
+        "oidc" => format!(
+            "made by CI with an OIDC ID token meeting the trust {} (created with a maintainer's tap, approval {})",
+            authorized.keys.first().map(|(_, t)| t.as_str()).unwrap_or("?"),
+            authorized.approval_id.as_deref().unwrap_or("?")
+        ),
         _ => "made with a token alone (the package's policy asks for no second factor)".to_string(),
     };
     let summary = format!("{}: {}", intent.subject, intent.describe());

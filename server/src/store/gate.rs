@@ -65,6 +65,19 @@ pub struct DeployKeySpend<'a> {
     pub document: &'a str,
 }
 
+/// The OIDC registry token a commit spends: once, before it expires, for this package, and only
+/// while the trust that answered it is in force and was created by the actor.
+#[derive(Debug, Clone, Copy)]
+pub struct OidcSpend<'a> {
+    /// SHA-256 (hex) of the `tg_oidc_…` token.
+    pub hash: &'a str,
+    pub trust_id: &'a str,
+    pub package: &'a str,
+    pub version: &'a str,
+    /// The registry's signed statement, kept as the version's record.
+    pub statement: &'a str,
+}
+
 /// The package-level conditions of a gated write.
 #[derive(Debug, Clone, Copy)]
 pub struct PackageGuard<'a> {
@@ -85,6 +98,8 @@ pub struct Guard<'a> {
     pub tap: Option<Tap<'a>>,
     /// The alternative to a tap for a CI publish.
     pub deploy_key: Option<DeployKeySpend<'a>>,
+    /// The alternative to a tap for an OIDC trusted publish.
+    pub oidc: Option<OidcSpend<'a>>,
     pub now: UnixSeconds,
     /// What the commit leaves behind (its notifications), written in its transaction.
     pub effects: Option<&'a super::effects::Effects>,
@@ -223,6 +238,27 @@ macro_rules! enforce_guard {
                 return Err($crate::store::gate::CommitError::EvidenceSpent);
             }
             $crate::failpoint!("gate.deploy_key_spent");
+        }
+        if let Some(o) = guard.oidc {
+            let spent = sqlx::query(
+                "UPDATE oidc_tokens SET spent_at = $1, version = $2, statement = $3 WHERE hash = $4 AND trust_id = $5 \
+                 AND package = $6 AND spent_at IS NULL AND expires_at > $1 \
+                 AND EXISTS (SELECT 1 FROM trusts t WHERE t.id = oidc_tokens.trust_id AND t.removed_at IS NULL \
+                 AND t.package = oidc_tokens.package AND t.created_by = $7)",
+            )
+            .bind(guard.now)
+            .bind(o.version)
+            .bind(o.statement)
+            .bind(o.hash)
+            .bind(o.trust_id)
+            .bind(o.package)
+            .bind(guard.actor)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if spent != 1 {
+                return Err($crate::store::gate::CommitError::EvidenceSpent);
+            }
         }
         $crate::store::effects::write_effects!($pool, $tx, guard.effects, guard.now);
     }};

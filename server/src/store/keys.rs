@@ -57,7 +57,7 @@ macro_rules! select_keys {
 #[derive(Debug, Clone, Copy)]
 pub enum Enrollment<'a> {
     Invite(&'a str),
-    Tap(Guard<'a>),
+    Tap(&'a Guard<'a>),
 }
 
 /// The outcome of a counter compare-and-set.

@@ -129,6 +129,8 @@ pub struct NewStage<'a> {
     pub max_pending: i64,
     /// The notice and audit entry, written with it.
     pub effects: &'a Effects,
+    /// For an upload with an OIDC token: the token's hash and trust, spent by the stage.
+    pub oidc: Option<(&'a str, &'a str)>,
 }
 
 /// What recording a stage came to.
@@ -142,6 +144,8 @@ pub enum StageCreated {
     /// These exact bytes were staged and rejected before: a rejection is not undone by
     /// uploading again.
     Rejected,
+    /// The OIDC token that uploaded it was spent or expired meanwhile, or its trust removed.
+    TokenSpent,
 }
 
 /// Which stages a listing shows.
@@ -219,6 +223,28 @@ impl Store {
                 .bind(s.tarball)
                 .execute(&mut *tx)
                 .await?;
+            if let Some((hash, trust)) = s.oidc {
+                // Single use, like a publish's; recorded as `stage:<id>` so it is never taken for
+                // a version's record.
+                let spent = sqlx::query(
+                    "UPDATE oidc_tokens SET spent_at = $1, version = $2 WHERE hash = $3 AND trust_id = $4 \
+                     AND package = $5 AND spent_at IS NULL AND expires_at > $1 \
+                     AND EXISTS (SELECT 1 FROM trusts t WHERE t.id = oidc_tokens.trust_id AND t.removed_at IS NULL \
+                     AND t.package = oidc_tokens.package AND t.created_by = $6)",
+                )
+                .bind(s.now)
+                .bind(format!("stage:{}", s.id))
+                .bind(hash)
+                .bind(trust)
+                .bind(s.package)
+                .bind(s.staged_by)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if spent != 1 {
+                    return Ok(StageCreated::TokenSpent);
+                }
+            }
             write_effects!(pool, tx, Some(s.effects), s.now);
             tx.commit().await?;
             Ok(StageCreated::Created)

@@ -229,6 +229,7 @@ async fn a_lock_taken_while_a_change_waits_wins_inside_the_commit(backend: Backe
         }),
         tap,
         deploy_key: None,
+        oidc: None,
         now: NOW + 20,
         effects: None,
     };

@@ -322,8 +322,15 @@ async fn key_counters_move_by_compare_and_set(backend: Backend) {
     );
     assert!(store.rename_key(&alice.id, &key.id, "new").await.unwrap());
     assert!(!store.rename_key("someone-else", &key.id, "x").await.unwrap());
-    let guard =
-        Guard { actor: &alice.id, package: None, tap: None, deploy_key: None, now: NOW, effects: None };
+    let guard = Guard {
+        actor: &alice.id,
+        package: None,
+        tap: None,
+        deploy_key: None,
+        oidc: None,
+        now: NOW,
+        effects: None,
+    };
     let err = store.delete_key(&alice.id, &key.id, &guard).await.unwrap_err();
     assert!(matches!(err, CommitError::Stale(ref m) if m.contains("last usable")), "last key: {err:?}");
     assert_eq!(store.delete_key(&alice.id, "key_nope", &guard).await.unwrap(), None);

@@ -176,6 +176,7 @@ impl<'a> TestPublish<'a> {
             }),
             tap: self.approval.map(TestApproval::tap),
             deploy_key: None,
+            oidc: None,
             now,
             effects: None,
         }

@@ -85,6 +85,8 @@ impl TestApp {
                 config.connections = mine.connections.clone();
                 config.rate_limits = mine.rate_limits.clone();
                 config.notify = mine.notify.clone();
+                config.oidc = mine.oidc.clone();
+                config.default_ci = mine.default_ci.clone();
             },
         )
         .await
@@ -112,6 +114,8 @@ impl TestApp {
             trusted_proxies: Vec::new(),
             notify: Default::default(),
             upstream: None,
+            oidc: Default::default(),
+            default_ci: Vec::new(),
         };
         configure(&mut config);
         let rp = RelyingParty::new(&config.origin, trust).expect("relying party");

@@ -49,10 +49,12 @@ fn action_of(change: &Change) -> &'static str {
         Change::Unlock { .. } => "unlock",
         Change::WebhookSet { .. } => "webhook-set",
         Change::StageReject { .. } => "stage-reject",
+        Change::TrustCreate { .. } => "trust-create",
+        Change::TrustRemove { .. } => "trust-remove",
     }
 }
 
-const ACTIONS: usize = 15;
+const ACTIONS: usize = 17;
 
 fn v2_inputs() -> Vec<GateIntent> {
     let integrity = sri_sha512(b"tarball bytes");
@@ -103,6 +105,18 @@ fn v2_inputs() -> Vec<GateIntent> {
             stage_id: s("0b7c5d1e-8f2a-4c3b-9d4e-5f6a7b8c9d0e"),
             version: s("1.2.3"),
             integrity: integrity.clone(),
+        },
+        Change::TrustCreate {
+            trust_id: s("trust_0123456789abcdef"),
+            issuer: s("https://token.actions.githubusercontent.com"),
+            provider: s("github"),
+            claims: s(r#"{"repository":"acme/left-pad","workflow_ref":"release.yml"}"#),
+            permissions: vec![s("createPackage"), s("createStagedPackage")],
+        },
+        Change::TrustRemove {
+            trust_id: s("trust_0123456789abcdef"),
+            issuer: s("https://token.actions.githubusercontent.com"),
+            claims: s(r#"{"repository":"acme/left-pad"}"#),
         },
     ];
     changes

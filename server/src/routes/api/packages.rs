@@ -123,6 +123,23 @@ async fn approval_record(
         let a = state.store.approval(&approval_id).await?.ok_or_else(not_approved)?;
         return Ok(Json(record_of(&state, a).await?));
     }
+    // Published by CI with an OIDC token: the registry's signed statement (with the ID token and
+    // the issuer's key), and the tap that created the trust it names.
+    if let Some(spent) = state.store.spent_oidc_token(&name, &version).await? {
+        let trust = state
+            .store
+            .trust(&spent.trust_id)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("trust {} is missing", spent.trust_id)))?;
+        let a = state
+            .store
+            .approval(&trust.approval_id)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("approval of trust {} is missing", trust.id)))?;
+        let mut record = record_of(&state, a).await?;
+        record.oidc_publish = spent.statement;
+        return Ok(Json(record));
+    }
     // Published by CI with a deploy key: the deploy key, and the tap that created the CI
     // credential it names (whose intent is the credential's scope).
     let spent = state.store.spent_deploy_key(&name, &version).await?.ok_or_else(not_approved)?;
@@ -192,6 +209,7 @@ async fn record_of(state: &AppState, a: crate::store::approvals::Approval) -> Ap
         user_verified: first.user_verified,
         signatures,
         deploy_key: None,
+        oidc_publish: None,
         policy: a.policy.as_deref().and_then(|p| Policy::from_stored(p).ok()).map(Policy::to_wire),
         required_approvals: u32::try_from(a.required_taps).ok(),
     })

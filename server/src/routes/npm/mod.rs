@@ -11,6 +11,7 @@ mod proxy;
 pub mod publish;
 pub mod stage;
 pub mod tokens;
+pub mod trust;
 
 use axum::Router;
 
@@ -25,5 +26,6 @@ pub fn routes(max_tarball_bytes: usize) -> Router<AppState> {
         .merge(documents::routes())
         .merge(tokens::routes())
         .merge(stage::routes(max_tarball_bytes))
+        .merge(trust::routes())
         .merge(packages::routes(max_tarball_bytes))
 }

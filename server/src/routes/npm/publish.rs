@@ -67,7 +67,7 @@ pub async fn publish(
     .await
     .map_err(ApiError::internal)??;
     let upload = match parsed {
-        Document::Metadata(_, _) if actor.ci_credential.is_some() => {
+        Document::Metadata(_, _) if actor.ci.is_some() => {
             return Err(ApiError::forbidden(
                 "a CI credential only publishes new versions; deprecations and other changes need a maintainer",
             ));

@@ -70,6 +70,20 @@ pub fn item(state: &AppState, row: &StageRow) -> StageItem {
     }
 }
 
+/// The actor and credential for reading stages: an OIDC token (good for one upload) reads none.
+async fn reader(
+    state: &AppState,
+    publisher: &Publisher,
+    client: ClientInfo,
+) -> ApiResult<(Actor, Option<crate::store::ci::CiCredential>)> {
+    if let Publisher::Oidc(_) = publisher {
+        return Err(ApiError::forbidden(
+            "an OIDC token uploads one release; reading staged releases needs a maintainer's token or a CI credential",
+        ));
+    }
+    who(state, publisher, client).await
+}
+
 /// The actor and, for a CI credential, the credential.
 async fn who(
     state: &AppState,
@@ -80,7 +94,7 @@ async fn who(
     actor.client = client;
     let credential = match publisher {
         Publisher::Ci(ci) => Some(ci.0.clone()),
-        Publisher::User(_) => None,
+        Publisher::User(_) | Publisher::Oidc(_) => None,
     };
     Ok((actor, credential))
 }
@@ -107,9 +121,10 @@ async fn create(
     })
     .await
     .map_err(ApiError::internal)??;
-    let uploader = match &credential {
-        Some(c) => Uploader::Ci(c),
-        None => Uploader::User,
+    let uploader = match (&credential, actor.oidc()) {
+        (Some(c), _) => Uploader::Ci(c),
+        (None, Some(o)) => Uploader::Oidc(o),
+        (None, None) => Uploader::User,
     };
     let row = stage::stage(&state, &actor, uploader, &upload).await?;
     let staged = Staged { stage_id: row.id.clone(), item: item(&state, &row) };
@@ -141,7 +156,7 @@ async fn list(
     let Query(q) = query.map_err(|e| {
         ApiError::bad_request(ErrorCode::BadRequest, format!("give page and perPage as whole numbers: {e}"))
     })?;
-    let (actor, credential) = who(&state, &publisher, client).await?;
+    let (actor, credential) = reader(&state, &publisher, client).await?;
     let package = q.package.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let only = match q.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
@@ -163,7 +178,7 @@ async fn view(
     publisher: Publisher,
     client: ClientInfo,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (actor, credential) = who(&state, &publisher, client).await?;
+    let (actor, credential) = reader(&state, &publisher, client).await?;
     let row = stage::visible(&state, &actor, credential.as_ref(), &id).await?;
     let mut value = serde_json::to_value(item(&state, &row)).map_err(ApiError::internal)?;
     // What the release holds and changes against the version before it, as approvals show it.
@@ -183,7 +198,7 @@ async fn tarball(
     publisher: Publisher,
     client: ClientInfo,
 ) -> ApiResult<Response> {
-    let (actor, credential) = who(&state, &publisher, client).await?;
+    let (actor, credential) = reader(&state, &publisher, client).await?;
     let row = stage::visible(&state, &actor, credential.as_ref(), &id).await?;
     let bytes = stage::tarball(&state, &row).await?;
     let mut resp = (StatusCode::OK, bytes).into_response();
