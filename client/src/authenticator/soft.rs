@@ -11,6 +11,8 @@
 //! supported, and its attestation certificate is valid for 5 days after the file is created.
 
 #[cfg(test)]
+mod fuzz_seeds;
+#[cfg(test)]
 pub(crate) mod test_support;
 
 use std::ffi::OsString;

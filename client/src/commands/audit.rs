@@ -77,7 +77,8 @@ struct Listed {
     summary: String,
 }
 
-fn summary(entry: &serde_json::Value) -> String {
+/// One line describing an audit entry (its JSON as the registry serves it) for `audit list`.
+pub fn summary(entry: &serde_json::Value) -> String {
     let body = &entry["body"];
     match entry["kind"].as_str() {
         Some("change.accepted") => {
@@ -136,7 +137,9 @@ pub async fn list(g: &Global, package: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_signature(head: &SignedHead, public_key: &str) -> Result<()> {
+/// Whether the registry's Ed25519 signature on a chain head verifies with `public_key`
+/// (base64url).
+pub fn check_signature(head: &SignedHead, public_key: &str) -> Result<()> {
     let key: [u8; 32] = URL_SAFE_NO_PAD
         .decode(public_key)
         .ok()
