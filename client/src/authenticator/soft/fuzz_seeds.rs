@@ -107,6 +107,7 @@ fn fuzz_seeds() {
         deploy_key: None,
         policy: None,
         required_approvals: None,
+        oidc_publish: None,
     };
     let keyring = crate::keyring::Keyring::parse(&keyring, "seed").expect("keyring");
     let verified =
