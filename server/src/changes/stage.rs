@@ -82,14 +82,14 @@ pub async fn stage(
     let Change::Publish { version, tags, .. } = change_of(upload)? else {
         return Err(GateError::Corrupt("a publish's change is not a publish".into()));
     };
+    if !matches!(uploader, Uploader::User) && !policy.policy.ci.allows(CiMethod::Stage) {
+        return Err(GateError::NotAllowed(format!(
+            "the policy of {package} does not let CI stage releases; an administrator can allow it (\"ci\": [\"stage\"])"
+        )));
+    }
     let (actor_type, actor_ref) = match uploader {
         Uploader::User => (StageActor::User, None),
         Uploader::Ci(credential) => {
-            if !policy.policy.ci.allows(CiMethod::Stage) {
-                return Err(GateError::NotAllowed(format!(
-                    "the policy of {package} does not let CI stage releases; an administrator can allow it (\"ci\": [\"stage\"])"
-                )));
-            }
             let Some(client) = actor.client.ip else {
                 return Err(GateError::OutsideScope(
                     "the client's address is unknown, so this CI credential's networks cannot be checked"
@@ -100,11 +100,6 @@ pub async fn stage(
             (StageActor::CiCredential, Some(credential.id.as_str()))
         }
         Uploader::Oidc(oidc) => {
-            if !policy.policy.ci.allows(CiMethod::Stage) {
-                return Err(GateError::NotAllowed(format!(
-                    "the policy of {package} does not let CI stage releases; an administrator can allow it (\"ci\": [\"stage\"])"
-                )));
-            }
             if oidc.package != package {
                 return Err(GateError::OutsideScope(format!(
                     "this OIDC token acts on {} only, not {package}",
@@ -282,13 +277,6 @@ async fn still_trusted(state: &AppState, stage: &StageRow) -> Result<(), GateErr
             }
             Some(_) => {}
         }
-        let policy = policy_in_force(state, &stage.package).await?;
-        if !policy.policy.ci.allows(CiMethod::Stage) {
-            return Err(GateError::NotAllowed(format!(
-                "the policy of {} no longer lets CI stage releases; the staged release {} cannot be approved",
-                stage.package, stage.id
-            )));
-        }
     }
     if stage.actor_type == StageActor::Oidc {
         let trust = match &stage.actor_ref {
@@ -299,13 +287,14 @@ async fn still_trusted(state: &AppState, stage: &StageRow) -> Result<(), GateErr
             Some(t) if t.removed_at.is_none() => {}
             _ => return closed("came through a trust that was removed since".into()),
         }
-        let policy = policy_in_force(state, &stage.package).await?;
-        if !policy.policy.ci.allows(CiMethod::Stage) {
-            return Err(GateError::NotAllowed(format!(
-                "the policy of {} no longer lets CI stage releases; the staged release {} cannot be approved",
-                stage.package, stage.id
-            )));
-        }
+    }
+    if stage.actor_type != StageActor::User
+        && !policy_in_force(state, &stage.package).await?.policy.ci.allows(CiMethod::Stage)
+    {
+        return Err(GateError::NotAllowed(format!(
+            "the policy of {} no longer lets CI stage releases; the staged release {} cannot be approved",
+            stage.package, stage.id
+        )));
     }
     if !state.store.is_maintainer(&stage.package, &stage.staged_by).await? {
         return closed(format!(
